@@ -1,0 +1,299 @@
+"""The JSON mapping of COMPATIBILITY.md sections 2-3, byte for byte where bytes matter."""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from opencue_proto import department_pb2, host_pb2, job_pb2, show_pb2
+
+from opencue_gateway.errors import GatewayError
+from opencue_gateway.transcode import (
+    MAX_NESTING,
+    Transcoder,
+    bytes_json,
+    float32_json,
+    float64_json,
+)
+
+
+@pytest.fixture(scope="module")
+def transcoder() -> Transcoder:
+    return Transcoder()
+
+
+def f32(value: float) -> float:
+    """The float32 nearest ``value``, as protobuf stores a float field."""
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def dumps(value: object) -> bytes:
+    import orjson
+
+    return orjson.dumps(value)
+
+
+# -- encoding -----------------------------------------------------------------
+
+def test_get_shows_prints_like_grpc_gateway(transcoder):
+    """GetShows keeps the double nesting, prints every scalar, int64 as strings, no spaces."""
+    reply = show_pb2.ShowGetShowsResponse(shows=show_pb2.ShowSeq(shows=[show_pb2.Show(
+        id="00000000-0000-0000-0000-000000000000", name="testing", default_min_cores=1,
+        default_max_cores=2000, booking_enabled=True, dispatch_enabled=True, active=True,
+        show_stats=show_pb2.ShowStats(pending_frames=6, pending_jobs=1, created_job_count=44,
+                                      created_frame_count=499),
+        default_min_gpus=100, default_max_gpus=100000)]))
+    assert transcoder.encode(reply) == (
+        b'{"shows":{"shows":[{"id":"00000000-0000-0000-0000-000000000000","name":"testing",'
+        b'"defaultMinCores":1,"defaultMaxCores":2000,"commentEmail":"","bookingEnabled":true,'
+        b'"dispatchEnabled":true,"active":true,"showStats":{"runningFrames":0,"deadFrames":0,'
+        b'"pendingFrames":6,"pendingJobs":1,"createdJobCount":"44","createdFrameCount":"499",'
+        b'"renderedFrameCount":"0","failedFrameCount":"0","reservedCores":0,"reservedGpus":0},'
+        b'"defaultMinGpus":100,"defaultMaxGpus":100000,"schedulerManaged":false}]}}'
+    )
+
+
+def test_unset_message_fields_are_null(transcoder):
+    """An unset singular message prints as null, at the top and inside a list element."""
+    assert transcoder.encode(job_pb2.FrameGetFrameResponse()) == b'{"frame":null}'
+    frames = job_pb2.JobGetFramesResponse(frames=job_pb2.FrameSeq(frames=[job_pb2.Frame()]))
+    assert json.loads(transcoder.encode(frames))["frames"]["frames"][0][
+        "frameStateDisplayOverride"] is None
+
+
+def test_empty_repeated_fields_are_empty_lists(transcoder):
+    """An empty list prints as [] and an empty message as {}."""
+    assert transcoder.encode(show_pb2.ShowSeq()) == b'{"shows":[]}'
+    assert transcoder.encode(job_pb2.JobKillResponse()) == b"{}"
+
+
+def test_unset_oneof_is_omitted_and_set_oneof_printed(transcoder):
+    """Job.uid lives in a oneof: absent when unset, printed in its declared place when set."""
+    unset = json.loads(transcoder.encode(job_pb2.Job(name="j")))
+    assert "uid" not in unset
+    keys = list(json.loads(transcoder.encode(job_pb2.Job(name="j", uid=0))))
+    assert keys[keys.index("os") + 1] == "uid"
+
+
+def test_enums_print_by_name_and_unknown_numbers_as_numbers(transcoder):
+    """Known enum values are names; a number with no name (a newer Cuebot) stays a number."""
+    assert json.loads(transcoder.encode(job_pb2.Frame(state=job_pb2.WAITING)))["state"] == "WAITING"
+    assert json.loads(transcoder.encode(job_pb2.Frame(state=99)))["state"] == 99
+
+
+def test_int64_prints_as_string_and_int32_as_number(transcoder):
+    """64-bit integers are JSON strings (JavaScript cannot hold them); 32-bit are numbers."""
+    frame = json.loads(transcoder.encode(job_pb2.Frame(max_rss=2**62, exit_status=-1)))
+    assert frame["maxRss"] == str(2**62)
+    assert frame["exitStatus"] == -1
+
+
+def test_bytes_print_as_padded_base64(transcoder):
+    """bytes fields print as standard base64 with padding."""
+    proc = json.loads(transcoder.encode(host_pb2.Proc(child_processes=b"\x00\xffa")))
+    assert proc["childProcesses"] == "AP9h"
+    assert bytes_json(b"a") == "YQ=="
+
+
+def test_maps_print_sorted_by_key(transcoder):
+    """Map entries print in key order, as protojson does."""
+    request = department_pb2.DeptAddTasksRequest(tmap={"zeta": 15, "alpha": 2})
+    assert transcoder.encode(request).endswith(b'"tmap":{"alpha":2,"zeta":15}}')
+
+
+def test_strings_escape_like_protojson(transcoder):
+    """Control characters and DEL are escaped, non-ASCII and '<>&' are raw UTF-8."""
+    body = transcoder.encode(show_pb2.Show(name='a"\\\n\x01\x7f<>&é\u2028'))
+    assert b'"name":"a\\"\\\\\\n\\u0001\\u007f<>&\xc3\xa9\xe2\x80\xa8"' in body
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.1, b"0.1"), (1.0, b"1"), (2000.0, b"2000"), (0.0, b"0"), (-0.0, b"-0"),
+    (1.5, b"1.5"), (123456.7, b"123456.7"), (16777216.0, b"16777216"),
+    (1e21, b"1e+21"), (1.5e-7, b"1.5e-7"), (1e-6, b"0.000001"), (3.4028234663852886e38,
+     b"3.4028235e+38"), (1.2345678e15, b"1234567800000000"), (1.401298464324817e-45, b"1e-45"),
+    (math.nan, b'"NaN"'), (math.inf, b'"Infinity"'), (-math.inf, b'"-Infinity"'),
+])
+def test_float32_prints_shortest_like_go(value, text):
+    """float fields print Go's shortest float32 form: no '.0', 'e+21' above 1e21, '-0'."""
+    assert dumps(float32_json(f32(value))) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (0.1, b"0.1"), (1e20, b"100000000000000000000"), (1e21, b"1e+21"), (1e-7, b"1e-7"),
+    (123456789.125, b"123456789.125"), (-2.5, b"-2.5"), (2**53 + 2.0, b"9007199254740994"),
+    (5e-324, b"5e-324"),
+])
+def test_float64_prints_shortest_like_go(value, text):
+    """double fields print Go's shortest float64 form."""
+    assert dumps(float64_json(value)) == text
+
+
+def test_keys_follow_declaration_order_for_every_message(transcoder, catalog):
+    """Every message prints its fields in declaration order (ProcSearchCriteria is not by number)."""
+    seen: set[str] = set()
+
+    def check(descriptor):
+        if descriptor.full_name in seen or descriptor.GetOptions().map_entry:
+            return
+        seen.add(descriptor.full_name)
+        message = json_format.ParseDict({}, _message_class(descriptor)())
+        printed = list(json.loads(transcoder.encode(message)))
+        declared = [f.json_name for f in descriptor.fields if f.containing_oneof is None]
+        assert printed == declared, descriptor.full_name
+        for field in descriptor.fields:
+            if field.message_type is not None:
+                check(field.message_type)
+
+    for method in catalog:
+        check(method.input_type.DESCRIPTOR)
+        check(method.output_type.DESCRIPTOR)
+    assert "host.ProcSearchCriteria" in seen
+
+
+def _message_class(descriptor):
+    from google.protobuf.message_factory import GetMessageClass
+
+    return GetMessageClass(descriptor)
+
+
+# -- decoding -----------------------------------------------------------------
+
+def test_both_name_styles_decode(transcoder):
+    """lowerCamelCase and proto field names set the same fields."""
+    camel = transcoder.decode(job_pb2.JobGetFramesRequest,
+                              b'{"job":{"id":"j"},"req":{"includeFinished":true,"page":1}}')
+    snake = transcoder.decode(job_pb2.JobGetFramesRequest,
+                              b'{"job":{"id":"j"},"req":{"include_finished":true,"page":1}}')
+    assert camel.message == snake.message
+    assert camel.message.req.include_finished is True
+
+
+def test_empty_body_is_the_empty_message(transcoder):
+    """No body, or only whitespace, is the empty request, as in grpc-gateway."""
+    for body in (b"", b"  \n"):
+        assert transcoder.decode(show_pb2.ShowGetShowsRequest, body).message == \
+            show_pb2.ShowGetShowsRequest()
+
+
+def test_enums_decode_by_name_or_number(transcoder):
+    """Enum values may be names or numbers."""
+    decoded = transcoder.decode(job_pb2.FrameSearchCriteria,
+                                b'{"states":{"frameStates":["DEAD",2]}}')
+    assert list(decoded.message.states.frame_states) == [job_pb2.DEAD, job_pb2.RUNNING]
+
+
+def test_int64_decodes_from_strings_and_numbers(transcoder):
+    """64-bit integers may come as strings or numbers; integral floats are integers."""
+    for body in (b'{"maxRss":"9007199254740993"}', b'{"maxRss":9007199254740993}'):
+        assert transcoder.decode(job_pb2.Frame, body).message.max_rss == 9007199254740993
+    assert transcoder.decode(job_pb2.Frame, b'{"number":1e2}').message.number == 100
+
+
+def test_unknown_fields_are_ignored_and_reported(transcoder):
+    """Unknown fields and enum names are dropped and listed as dotted paths."""
+    decoded = transcoder.decode(
+        job_pb2.JobGetFramesRequest,
+        b'{"job":{"id":"j","color":"red"},"req":{"states":{"frameStates":["WAITING","NOPE"]}},'
+        b'"extra":[1]}',
+    )
+    assert decoded.message.job.id == "j"
+    assert list(decoded.message.req.states.frame_states) == [job_pb2.WAITING]
+    assert decoded.ignored_fields == ("job.color", "req.states.frameStates[1]", "extra")
+
+
+def test_strict_mode_rejects_unknown_fields():
+    """STRICT_JSON turns a dropped field into a 400 naming it."""
+    with pytest.raises(GatewayError) as caught:
+        Transcoder(strict=True).decode(job_pb2.JobGetJobsRequest, b'{"r":{"show":{"name":"x"}}}')
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "'r.show'" in caught.value.message
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (b"{", "not valid JSON"),
+    (b"[1]", "must be a JSON object, got an array"),
+    (b"null", "must be a JSON object, got null"),
+    (b'"x"', "must be a JSON object, got a string"),
+    (b'{"a":1} x', "not valid JSON"),
+    (b'{"job":"x"}', "field 'job': expected a Job object, got a string"),
+    (b'{"job":{"id":5}}', "field 'job.id': expected a string, got a number"),
+    (b'{"req":{"page":"one"}}', "field 'req.page': expected a 32-bit integer, got a string"),
+    (b'{"req":{"page":1.5}}', "field 'req.page': expected a 32-bit integer"),
+    (b'{"req":{"page":4294967296}}', "'req.page'"),
+    (b'{"req":{"page":123456789012345678901234567890}}', "out of range"),
+    (b'{"req":{"includeFinished":"true"}}', "field 'req.includeFinished': expected true or false"),
+    (b'{"req":{"ids":"x"}}', "field 'req.ids': expected an array"),
+    (b'{"req":{"ids":[null]}}', "field 'req.ids[0]'"),
+    (b'{"req":{"states":{"frameStates":[true]}}}', "FrameState name or number"),
+    (b'{"job":{"minCores":1e39}}', "out of range"),
+    (b'{"job":{"id":"a","id":"b"}}', None),
+    (b'{"job":{"logDir":"a","log_dir":"b"}}', "given twice"),
+    (b'{"job":{"uid":1,"uid":2}}', None),
+])
+def test_bad_bodies_get_400_naming_the_field(transcoder, body, words):
+    """Malformed JSON, non-objects and wrong types are 400s whose message names the problem."""
+    if words is None:
+        # Duplicate JSON keys: the last one wins, as with most JSON parsers.
+        transcoder.decode(job_pb2.JobGetFramesRequest, body)
+        return
+    with pytest.raises(GatewayError) as caught:
+        transcoder.decode(job_pb2.JobGetFramesRequest, body)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert words in caught.value.message
+
+
+def test_null_leaves_a_field_unset(transcoder):
+    """null for a field means "not set", for scalars, messages and lists alike."""
+    decoded = transcoder.decode(job_pb2.JobGetFramesRequest,
+                                b'{"job":null,"req":{"page":null,"ids":null}}')
+    assert not decoded.message.HasField("job")
+    assert decoded.message.req.page == 0
+
+
+def test_empty_object_sets_message_presence(transcoder):
+    """{} for a message field sets it (present but empty), unlike null."""
+    decoded = transcoder.decode(job_pb2.JobGetFramesRequest, b'{"req":{}}')
+    assert decoded.message.HasField("req")
+
+
+def test_floats_accept_strings_and_special_words(transcoder):
+    """float fields accept numbers, numeric strings and NaN/Infinity words."""
+    job = transcoder.decode(job_pb2.Job, b'{"minCores":"1.5","maxCores":"Infinity"}').message
+    assert job.min_cores == 1.5 and math.isinf(job.max_cores)
+
+
+def test_bytes_accept_url_safe_and_unpadded_base64(transcoder):
+    """bytes fields accept standard or URL-safe base64, padded or not."""
+    for text in ("AP9h", "AP9h==", "_w", "/w=="):
+        transcoder.decode(host_pb2.Proc, json.dumps({"childProcesses": text}).encode())
+    assert transcoder.decode(host_pb2.Proc, b'{"childProcesses":"_w"}').message.child_processes \
+        == b"\xff"
+    with pytest.raises(GatewayError):
+        transcoder.decode(host_pb2.Proc, b'{"childProcesses":"***"}')
+
+
+def test_maps_decode_with_typed_keys(transcoder):
+    """Map objects decode into map fields."""
+    decoded = transcoder.decode(department_pb2.DeptAddTasksRequest, b'{"tmap":{"a":15}}')
+    assert dict(decoded.message.tmap) == {"a": 15}
+
+
+def test_deep_nesting_is_refused_not_crashed(transcoder):
+    """A body nesting messages past the limit is a 400, never a RecursionError."""
+    depth = MAX_NESTING + 5
+    body = b'{"parent":' * depth + b"{}" + b"}" * depth
+    with pytest.raises(GatewayError) as caught:
+        transcoder.decode(job_pb2.NestedGroup, body)
+    assert "deeper than" in caught.value.message
+
+
+def test_lone_surrogates_are_refused(transcoder):
+    """A string protobuf cannot store is a 400, not a crash."""
+    with pytest.raises(GatewayError) as caught:
+        transcoder.decode(job_pb2.Job, b'{"name":"\\ud800"}')
+    assert "not valid Unicode" in caught.value.message
