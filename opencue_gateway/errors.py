@@ -10,6 +10,7 @@ body by hand.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 import orjson
@@ -94,3 +95,14 @@ def render_error(error: GatewayError) -> RenderedError:
         grpc_code=number,
     )
 
+
+
+def write_error(request: Any, error: GatewayError) -> bytes:
+    """Set a twisted.web request's status and headers for ``error``; return the body to write."""
+    rendered = render_error(error)
+    request.setResponseCode(rendered.status)
+    request.setHeader(b"Content-Type", b"application/json")
+    request.setHeader(b"Content-Length", str(len(rendered.body)).encode("ascii"))
+    for name, value in rendered.headers.items():
+        request.setHeader(name, value)
+    return rendered.body

@@ -1,0 +1,246 @@
+"""Who is calling: bearer JWTs verified through twisted.cred (COMPATIBILITY.md section 5).
+
+The flow follows twisted.web's HTTPAuthSessionWrapper, rendered our way: the
+app turns the ``Authorization`` header into :class:`BearerToken` credentials,
+the :class:`Portal` asks the :class:`JWTChecker`, whose avatar id is the
+verified claims, and the :class:`GatewayRealm` turns the claims into a
+:class:`Principal`.  Authorization decisions look at the Principal, never at
+raw headers.  Failures carry a reason safe to show the client: it never
+echoes the token.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import jwt
+from twisted.cred.checkers import ICredentialsChecker
+from twisted.cred.credentials import ICredentials
+from twisted.cred.error import UnauthorizedLogin
+from twisted.cred.portal import IRealm, Portal
+from zope.interface import Attribute, Interface, implementer
+
+from opencue_gateway.errors import GatewayError
+
+REALM = "opencue-gateway"
+DEFAULT_ALGORITHMS = ("HS256", "HS384", "HS512")
+
+
+class IBearerToken(ICredentials):
+    """Credentials made of one bearer token taken from the Authorization header."""
+
+    token = Attribute("The raw token text (never log or echo it).")
+
+
+@implementer(IBearerToken)
+@dataclass(frozen=True, slots=True)
+class BearerToken:
+    """A bearer token as sent by the client; ``repr`` hides it so it cannot reach a log."""
+
+    token: str = field(repr=False)
+
+
+class IPrincipal(Interface):
+    """The authenticated caller, as the rest of the gateway sees it."""
+
+    sub = Attribute("The token's subject (``sub`` claim), '' when absent.")
+    role = Attribute("The token's role claim, '' when absent.")
+    claims = Attribute("Every verified claim.")
+
+
+@implementer(IPrincipal)
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The avatar the realm hands out: who the caller is and what its token says."""
+
+    sub: str
+    role: str
+    claims: Mapping[str, Any] = field(repr=False)
+
+
+class TokenRejected(UnauthorizedLogin):
+    """Authentication failed for a reason the client may read.
+
+    ``token_sent`` is False when there was no bearer token at all (no header,
+    another scheme, an empty token): RFC 6750 then wants a bare challenge
+    without an ``error`` attribute.
+    """
+
+    def __init__(self, reason: str, token_sent: bool = True) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.token_sent = token_sent
+
+
+def bearer_from_header(header: bytes | None) -> BearerToken:
+    """Extract the bearer token from an Authorization header value.
+
+    The scheme word is case-insensitive (RFC 7235), and surrounding blanks are
+    tolerated, so ``bearer  <token>`` works as ``Bearer <token>`` does.
+    """
+    if header is None:
+        raise TokenRejected("missing Authorization header", token_sent=False)
+    text = header.decode("latin-1").strip()
+    scheme, _, token = text.partition(" ")
+    if scheme.lower() != "bearer":
+        raise TokenRejected("the Authorization header must use the Bearer scheme", False)
+    token = token.strip()
+    if not token:
+        raise TokenRejected("the Authorization header holds no bearer token", False)
+    return BearerToken(token)
+
+
+def challenge(rejection: TokenRejected) -> str:
+    """The WWW-Authenticate value for a rejection (RFC 6750 section 3)."""
+    if not rejection.token_sent:
+        return f'Bearer realm="{REALM}"'
+    description = rejection.reason.replace("\\", "").replace('"', "'")
+    return (
+        f'Bearer realm="{REALM}", error="invalid_token", '
+        f'error_description="{description}"'
+    )
+
+
+_SAFE_ALG = re.compile(r"[A-Za-z0-9+_-]{1,16}\Z")
+
+
+def _reason(error: jwt.PyJWTError, token: str, algorithms: Sequence[str]) -> str:
+    """Say what was wrong with a token in words safe to send back."""
+    if isinstance(error, jwt.ExpiredSignatureError):
+        return "the token has expired"
+    if isinstance(error, jwt.MissingRequiredClaimError):
+        return f"the token has no {error.claim!r} claim"
+    if isinstance(error, jwt.ImmatureSignatureError):
+        claim = "iat" if "iat" in str(error) else "nbf"
+        return f"the token is not valid yet ({claim} is in the future)"
+    if isinstance(error, jwt.InvalidSignatureError):
+        return "the token signature is invalid"
+    if isinstance(error, jwt.InvalidAlgorithmError):
+        alg = _header_alg(token)
+        shown = repr(alg) if isinstance(alg, str) and _SAFE_ALG.match(alg) else "its algorithm"
+        return f"the token's algorithm {shown} is not accepted (accepted: {', '.join(algorithms)})"
+    if isinstance(error, jwt.InvalidIssuerError):
+        return "the token's issuer is not accepted"
+    if isinstance(error, jwt.InvalidAudienceError):
+        return "the token's audience is not accepted"
+    return "the token is not a well-formed JWT"
+
+
+def _header_alg(token: str) -> object:
+    """The ``alg`` a token claims, for the error message only (never to choose a key)."""
+    try:
+        return jwt.get_unverified_header(token).get("alg")
+    except jwt.PyJWTError:
+        return None
+
+
+@implementer(ICredentialsChecker)
+class JWTChecker:
+    """Verifies HMAC-signed JWTs; the avatar id is the dict of verified claims.
+
+    The accepted algorithms come from configuration and never from the token
+    (an ``alg: none`` or RS256 token fails before any key is used), ``exp`` is
+    required, and ``nbf``/``iat`` may not lie in the future beyond ``leeway``.
+    Several secrets may be given for rotation: the first is current, the
+    others are still accepted.
+    """
+
+    credentialInterfaces = (IBearerToken,)
+
+    def __init__(
+        self,
+        secrets: Sequence[bytes],
+        algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+        leeway: float = 30.0,
+    ) -> None:
+        if not secrets or not all(secrets):
+            raise ValueError("JWTChecker needs at least one non-empty secret")
+        self._secrets = tuple(secrets)
+        self._algorithms = list(algorithms)
+        self._leeway = leeway
+        # The Go gateway ignores `aud`; PyJWT would reject any token carrying
+        # one when no audience is configured, so audience checking is off here.
+        self._options = {"require": ["exp"], "verify_aud": False}
+
+    def requestAvatarId(self, credentials: IBearerToken) -> dict[str, Any]:
+        """Verify the token and return its claims, or raise :class:`TokenRejected`."""
+        token = credentials.token
+        last_error: jwt.PyJWTError | None = None
+        for secret in self._secrets:
+            try:
+                return jwt.decode(
+                    token,
+                    secret,
+                    algorithms=self._algorithms,
+                    options=self._options,
+                    leeway=self._leeway,
+                )
+            except jwt.InvalidSignatureError as error:
+                last_error = error
+            except jwt.PyJWTError as error:
+                raise TokenRejected(_reason(error, token, self._algorithms)) from None
+        assert last_error is not None
+        raise TokenRejected(_reason(last_error, token, self._algorithms))
+
+
+@implementer(IRealm)
+class GatewayRealm:
+    """Turns verified claims into a :class:`Principal`."""
+
+    def __init__(self, role_claim: str = "role") -> None:
+        self._role_claim = role_claim
+
+    def requestAvatar(
+        self, avatarId: Mapping[str, Any], mind: object, *interfaces: type[Interface]
+    ) -> tuple[type[Interface], Principal, Callable[[], None]]:
+        """Build the principal; there is nothing to clean up at logout."""
+        if IPrincipal not in interfaces:
+            raise NotImplementedError("GatewayRealm only provides IPrincipal")
+        principal = Principal(
+            sub=_claim_text(avatarId.get("sub")),
+            role=_claim_text(avatarId.get(self._role_claim)),
+            claims=dict(avatarId),
+        )
+        return IPrincipal, principal, _no_logout
+
+
+def _no_logout() -> None:
+    """Principals hold no resources, so logging out does nothing."""
+
+
+def _claim_text(value: object) -> str:
+    """A claim as text: tokens from other tools put numbers or nothing in ``sub``."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else str(value)
+
+
+class Authenticator:
+    """The app's one entry point to authentication: a header in, a Principal out."""
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    async def authenticate(self, header: bytes | None) -> Principal:
+        """Log in with the header's bearer token, or raise a 401 ``GatewayError``."""
+        try:
+            credentials = bearer_from_header(header)
+            _interface, principal, _logout = await self._portal.login(
+                credentials, None, IPrincipal
+            )
+        except TokenRejected as rejection:
+            raise GatewayError(
+                grpc.StatusCode.UNAUTHENTICATED,
+                rejection.reason,
+                headers={"WWW-Authenticate": challenge(rejection)},
+            ) from None
+        return principal
+
+
+def make_portal(checker: JWTChecker, realm: GatewayRealm | None = None) -> Portal:
+    """A Portal with the gateway's realm and the given JWT checker."""
+    return Portal(realm or GatewayRealm(), [checker])

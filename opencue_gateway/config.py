@@ -1,0 +1,291 @@
+"""The gateway's configuration: one table of settings, read from flags and the environment.
+
+Every setting has an environment variable (the README's names) and a twistd
+flag; a flag wins over the variable, which wins over the default.  Values are
+validated once, at start-up, into a frozen :class:`GatewayConfig`; a bad value
+raises :class:`ConfigError` naming the variable and the accepted form, which
+the service turns into one line on stderr and a non-zero exit.  This is the
+only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+SANDBOX_SECRET = b"default-secret-key"
+REDACTED = "<redacted>"
+
+
+class ConfigError(Exception):
+    """A setting has a value the gateway cannot run with; the message names it."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+
+
+# --------------------------------------------------------------------------
+# Value parsers: each takes the raw text and returns the typed value or raises
+# ValueError with the accepted form.
+# --------------------------------------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SIZE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|K|M|G)?\Z", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2,
+               "g": 1024**3, "gib": 1024**3}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_LOG_LEVELS = ("debug", "info", "warn", "error")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from Go-style durations: ``500ms``, ``30s``, ``5m``, ``1h``, ``1m30s``."""
+    compact = text.strip()
+    if compact == "0":
+        return 0.0
+    position, total = 0, 0.0
+    for match in _DURATION_PART.finditer(compact):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        position = match.end()
+    if position == 0 or position != len(compact):
+        raise ValueError("expected a duration like 500ms, 30s, 5m or 1h")
+    return total
+
+
+def parse_positive_duration(text: str) -> float:
+    """A duration that must be longer than zero (timeouts, intervals)."""
+    value = parse_duration(text)
+    if value <= 0:
+        raise ValueError("expected a duration longer than zero, like 500ms, 30s, 5m or 1h")
+    return value
+
+
+def parse_bool(text: str) -> bool:
+    """``true``/``false`` and the usual synonyms."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _int_parser(low: int, high: int) -> Callable[[str], int]:
+    """A parser for whole numbers in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a whole number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def parse_port(text: str) -> int:
+    """A TCP port; 0 asks the OS for a free one (tests, side-by-side runs), logged at start."""
+    return _int_parser(0, 65535)(text)
+
+
+def parse_size(text: str) -> int:
+    """Byte sizes: ``4194304``, ``512KiB``, ``4MiB``."""
+    match = _SIZE.match(text.strip())
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError("expected a size in bytes like 4194304, 512KiB or 4MiB")
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
+
+
+def parse_endpoint(text: str) -> str:
+    """A gRPC target: ``host:port``, ``[v6]:port``, or a URI such as ``dns:///host:port``."""
+    target = text.strip()
+    if re.match(r"[a-z][a-z0-9+.-]*:", target) and not re.match(r"[^:/]+:\d+\Z", target):
+        return target
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("expected host:port, like cuebot:8443")
+    return target
+
+
+def parse_log_level(text: str) -> str:
+    """One of the README's levels; ``warning`` is accepted as ``warn``."""
+    lowered = text.strip().lower()
+    lowered = "warn" if lowered == "warning" else lowered
+    if lowered not in _LOG_LEVELS:
+        raise ValueError("expected one of " + ", ".join(_LOG_LEVELS))
+    return lowered
+
+
+def parse_host(text: str) -> str:
+    """An interface address to listen on."""
+    host = text.strip()
+    if not host or any(c.isspace() for c in host):
+        raise ValueError("expected an interface address like 0.0.0.0 or 127.0.0.1")
+    return host
+
+
+def parse_text(text: str) -> str:
+    """Free text, kept as given."""
+    return text
+
+
+# --------------------------------------------------------------------------
+# The settings table
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One configurable value: where it comes from, its default and how to read it."""
+
+    attribute: str
+    variable: str
+    default: str | None
+    parse: Callable[[str], Any]
+    help: str
+    secret: bool = False
+
+    @property
+    def flag(self) -> str:
+        """The twistd flag: ``GRPC_TIMEOUT`` -> ``--grpc-timeout``."""
+        return self.variable.lower().replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("cuebot_endpoint", "CUEBOT_ENDPOINT", "localhost:8443", parse_endpoint,
+            "Cuebot gRPC address (host:port)"),
+    Setting("rest_port", "REST_PORT", "8448", parse_port, "HTTP port to listen on"),
+    Setting("rest_host", "REST_HOST", "0.0.0.0", parse_host,
+            "interface to listen on (0.0.0.0: all IPv4 interfaces)"),
+    Setting("jwt_secret", "JWT_SECRET", None, parse_text,
+            "HMAC secret that signs client tokens (required unless --sandbox)", secret=True),
+    Setting("jwt_secret_file", "JWT_SECRET_FILE", None, parse_text,
+            "file holding the JWT secret (Docker/Kubernetes secrets); surrounding "
+            "whitespace is stripped"),
+    Setting("jwt_leeway", "JWT_LEEWAY", "30s", parse_duration,
+            "clock skew tolerated for the exp, nbf and iat claims"),
+    Setting("log_level", "LOG_LEVEL", "info", parse_log_level,
+            "debug, info, warn or error"),
+    Setting("grpc_timeout", "GRPC_TIMEOUT", "30s", parse_positive_duration,
+            "deadline of each Cuebot call; a shorter Grpc-Timeout request header wins"),
+    Setting("max_concurrent_streams", "MAX_CONCURRENT_STREAMS", "100",
+            _int_parser(1, 10000), "Cuebot calls in flight at once (worker threads)"),
+    Setting("max_queued_requests", "MAX_QUEUED_REQUESTS", "500", _int_parser(0, 1000000),
+            "requests allowed to wait for a worker; beyond it requests get 503 at once"),
+    Setting("keepalive_time", "KEEPALIVE_TIME", "30s", parse_positive_duration,
+            "gRPC keepalive ping interval while calls are in flight"),
+    Setting("keepalive_timeout", "KEEPALIVE_TIMEOUT", "5s", parse_positive_duration,
+            "how long a keepalive ping may go unanswered before the connection is dropped"),
+    Setting("grpc_max_recv_msg_mb", "GRPC_MAX_RECV_MSG_MB", "256", _int_parser(1, 2047),
+            "largest Cuebot reply accepted, in MiB"),
+    Setting("max_request_bytes", "MAX_REQUEST_BYTES", "4MiB", parse_size,
+            "largest request body accepted; larger bodies get 413"),
+    Setting("strict_json", "STRICT_JSON", "false", parse_bool,
+            "reject unknown request fields and enum names with 400 instead of ignoring them"),
+    Setting("shutdown_grace", "SHUTDOWN_GRACE", "20s", parse_duration,
+            "on SIGTERM, how long in-flight calls may take to finish"),
+)
+
+_BY_ATTRIBUTE = {s.attribute: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """The validated configuration of one gateway process."""
+
+    cuebot_endpoint: str
+    rest_port: int
+    rest_host: str
+    jwt_secret: bytes
+    jwt_leeway: float
+    log_level: str
+    grpc_timeout: float
+    max_concurrent_streams: int
+    max_queued_requests: int
+    keepalive_time: float
+    keepalive_timeout: float
+    grpc_max_recv_msg_mb: int
+    max_request_bytes: int
+    strict_json: bool
+    shutdown_grace: float
+    sandbox: bool = False
+    jwt_secret_file: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The effective configuration for the start-up log, with every secret redacted."""
+        described: dict[str, Any] = {}
+        for item in fields(self):
+            setting = _BY_ATTRIBUTE.get(item.name)
+            value = getattr(self, item.name)
+            name = setting.variable if setting else item.name.upper()
+            described[name] = REDACTED if setting and setting.secret else value
+        return described
+
+
+def load_config(
+    environ: Mapping[str, str],
+    flags: Mapping[str, str | None],
+    sandbox: bool = False,
+) -> GatewayConfig:
+    """Build the configuration from flags (by attribute name) over environment variables.
+
+    In sandbox mode the JWT secret may be omitted: the README's development
+    default ``default-secret-key`` applies, which is only acceptable because
+    the sandbox holds no real farm.
+    """
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        source, raw = f"--{setting.flag}", flags.get(setting.attribute)
+        if raw is None:
+            source, raw = setting.variable, environ.get(setting.variable)
+        if raw is None or (raw == "" and setting.default is not None):
+            raw = setting.default
+        if raw is None:
+            values[setting.attribute] = None
+            continue
+        try:
+            values[setting.attribute] = setting.parse(raw)
+        except ValueError as error:
+            shown = REDACTED if setting.secret else repr(raw)
+            raise ConfigError(source, f"{error}, got {shown}") from None
+    values["jwt_secret"] = _load_secret(values.pop("jwt_secret"), values["jwt_secret_file"],
+                                        sandbox)
+    return GatewayConfig(sandbox=sandbox, **values)
+
+
+def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool) -> bytes:
+    """The JWT secret from JWT_SECRET or JWT_SECRET_FILE; exactly one of them."""
+    if secret is not None and secret_file is not None:
+        raise ConfigError("JWT_SECRET", "set JWT_SECRET or JWT_SECRET_FILE, not both")
+    if secret_file is not None:
+        try:
+            secret = Path(secret_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise ConfigError("JWT_SECRET_FILE", f"cannot read {secret_file!r}: {reason}") from None
+        if not secret:
+            raise ConfigError("JWT_SECRET_FILE", f"{secret_file!r} is empty")
+    if secret is None:
+        if sandbox:
+            return SANDBOX_SECRET
+        raise ConfigError(
+            "JWT_SECRET",
+            "required: set JWT_SECRET or JWT_SECRET_FILE to the secret that signs client tokens",
+        )
+    if not secret:
+        raise ConfigError("JWT_SECRET", "must not be empty")
+    return secret.encode("utf-8")
+
+
+def config_from_process(flags: Mapping[str, str | None], sandbox: bool = False) -> GatewayConfig:
+    """The configuration of this process: its flags over its environment."""
+    return load_config(os.environ, flags, sandbox=sandbox)

@@ -1,0 +1,223 @@
+"""The composition root: twistd's Options and makeService, and the service that runs it all.
+
+``twistd -n --pidfile= opencue-gateway`` imports this module through the
+plugin in ``twisted/plugins/``.  :func:`makeService` validates the
+configuration (a bad value exits with one line naming it) and returns a
+:class:`GatewayService`.  Nothing that starts threads or opens gRPC channels
+runs before ``startService``, so the process may still fork (daemonize)
+safely before that.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from typing import Any
+
+import grpc
+import jwt
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, inlineCallbacks
+from twisted.internet.error import CannotListenError
+from twisted.internet.task import deferLater
+from twisted.python import usage
+from twisted.python.threadpool import ThreadPool
+
+from opencue_gateway.app import GatewayApp
+from opencue_gateway.auth import Authenticator, JWTChecker, make_portal
+from opencue_gateway.catalog import MethodCatalog
+from opencue_gateway.config import SETTINGS, ConfigError, GatewayConfig, config_from_process
+from opencue_gateway.logs import logger, set_level
+from opencue_gateway.site import GatewaySite
+from opencue_gateway.transcode import Transcoder
+from opencue_gateway.upstream import CuebotClient, channel_options
+
+log = logger(__name__)
+
+# How often the drain checks for finished requests and closed connections.
+DRAIN_POLL_SECONDS = 0.05
+SANDBOX_TOKEN_LIFETIME = 24 * 3600
+
+
+class Options(usage.Options):
+    """Flags mirror the environment variables (``GRPC_TIMEOUT`` -> ``--grpc-timeout``).
+
+    Values are validated by config.py, not here, so a bad flag and a bad
+    variable get the same one-line error.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "HTTP/JSON gateway in front of OpenCue's Cuebot gRPC API. Every option can also be "
+        "set through the environment variable of the same name in upper case "
+        "(--grpc-timeout / GRPC_TIMEOUT); a flag wins over the variable."
+    )
+    optFlags = [
+        ["sandbox", None, "run an in-memory sandbox Cuebot inside the gateway and use it "
+                          "(no OpenCue needed; the JWT secret defaults to default-secret-key)"],
+    ]
+    optParameters = [[s.flag, None, None, f"{s.help} [{s.variable}]"] for s in SETTINGS]
+
+    def flags(self) -> dict[str, str | None]:
+        """Given flags by setting attribute; None where the flag was not used."""
+        return {s.attribute: self.get(s.flag) for s in SETTINGS}
+
+
+def makeService(options: Options) -> GatewayService:
+    """Validate the configuration and build the gateway; exit with one line if it is bad."""
+    try:
+        config = config_from_process(options.flags(), sandbox=bool(options["sandbox"]))
+    except ConfigError as error:
+        raise SystemExit(f"opencue-gateway: {error}") from None
+    from twisted.internet import reactor
+
+    reactor.callWhenRunning(install_sigterm_handler, reactor)
+    return GatewayService(config, reactor)
+
+
+def _sandbox_server() -> Any:
+    """The embedded sandbox Cuebot; imported only in sandbox mode, which production never uses."""
+    from opencue_gateway.sandbox import SandboxServer
+
+    return SandboxServer()
+
+
+def install_sigterm_handler(reactor: Any) -> None:
+    """Make SIGTERM a clean stop that exits 0.
+
+    twistd re-raises the terminating signal after shutdown, so a drained
+    gateway would still die "by SIGTERM"; systemd and Kubernetes stop services
+    with SIGTERM, and a completed drain is a successful exit.  Installed once
+    the reactor runs, after Twisted's own handlers.
+    """
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        log.info("SIGTERM received: draining")
+        reactor.callFromThread(reactor.stop)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+class GatewayService(MultiService):
+    """Runs the gateway: thread pool, Cuebot channel, optional sandbox, HTTP listener.
+
+    Stopping drains instead of dropping: the listener closes first, calls in
+    flight may finish (up to SHUTDOWN_GRACE), idle connections are closed
+    after their responses are flushed, and only then do the channel, the
+    pool and the sandbox stop.
+    """
+
+    def __init__(self, config: GatewayConfig, reactor: Any) -> None:
+        super().__init__()
+        self.config = config
+        self._reactor = reactor
+        set_level(config.log_level)
+        self.catalog = MethodCatalog.default()
+        transcoder = Transcoder(strict=config.strict_json)
+        transcoder.prepare(
+            [m.input_type for m in self.catalog] + [m.output_type for m in self.catalog]
+        )
+        self.sandbox = _sandbox_server() if config.sandbox else None
+        self.pool = ThreadPool(
+            minthreads=0, maxthreads=config.max_concurrent_streams, name="cuebot-calls"
+        )
+        self.cuebot = CuebotClient(
+            reactor=reactor,
+            pool=self.pool,
+            channel_factory=self._open_channel,
+            catalog=self.catalog,
+            transcoder=transcoder,
+            default_timeout=config.grpc_timeout,
+            max_pending=config.max_concurrent_streams + config.max_queued_requests,
+        )
+        checker = JWTChecker([config.jwt_secret], leeway=config.jwt_leeway)
+        app = GatewayApp(self.catalog, self.cuebot, Authenticator(make_portal(checker)))
+        self.site = GatewaySite(app.resource(), max_request_bytes=config.max_request_bytes)
+        self.port: Any = None
+
+    @property
+    def cuebot_endpoint(self) -> str:
+        """Where Cuebot calls go: the embedded sandbox once started, else CUEBOT_ENDPOINT."""
+        return self.sandbox.address if self.sandbox else self.config.cuebot_endpoint
+
+    def _open_channel(self, endpoint: str) -> grpc.Channel:
+        """The one long-lived channel to Cuebot, opened when the service starts."""
+        return grpc.insecure_channel(endpoint, options=channel_options(self.config))
+
+    def privilegedStartService(self) -> None:
+        """Bind the HTTP port first, so a port in use stops start-up with one line."""
+        try:
+            self.port = self._reactor.listenTCP(
+                self.config.rest_port, self.site, interface=self.config.rest_host
+            )
+        except CannotListenError as error:
+            raise SystemExit(
+                f"opencue-gateway: REST_PORT: cannot listen on "
+                f"{self.config.rest_host}:{self.config.rest_port}: {error.socketError}"
+            ) from None
+        super().privilegedStartService()
+
+    def startService(self) -> None:
+        """Start the sandbox (if any), the pool and the channel; log what is running."""
+        if self.port is None:
+            self.privilegedStartService()
+        super().startService()
+        if self.sandbox is not None:
+            self.sandbox.start()
+        self.pool.start()
+        self.cuebot.start(self.cuebot_endpoint)
+        log.info("effective configuration: {config}", config=self.config.describe())
+        log.info(
+            "opencue-gateway listening on http://{host}:{port}, Cuebot at {endpoint} "
+            "({count} methods)",
+            host=self.config.rest_host, port=self.port.getHost().port,
+            endpoint=self.cuebot_endpoint, count=len(self.catalog),
+        )
+        if self.sandbox is not None:
+            self._log_sandbox_token()
+
+    def _log_sandbox_token(self) -> None:
+        """Sandbox only: print a ready-to-use token so the README's curl lines just work."""
+        now = int(time.time())
+        token = jwt.encode(
+            {"sub": "sandbox-user", "role": "admin", "iat": now,
+             "exp": now + SANDBOX_TOKEN_LIFETIME},
+            self.config.jwt_secret,
+            algorithm="HS256",
+        )
+        log.info(
+            "sandbox mode: Cuebot is in-memory at {endpoint}. A token valid for 24h:\n"
+            "export JWT_TOKEN={token}",
+            endpoint=self.cuebot_endpoint, token=token,
+        )
+
+    @inlineCallbacks
+    def stopService(self) -> Any:
+        """Drain: stop accepting, finish in-flight calls, flush, then release everything."""
+        log.info("stopping: no longer accepting connections")
+        deadline = self._reactor.seconds() + self.config.shutdown_grace
+        if self.port is not None:
+            yield self.port.stopListening()
+        yield self._wait_until(lambda: self.site.active_requests == 0, deadline)
+        self.site.close_idle_connections()
+        yield self._wait_until(lambda: not self.site.channels, deadline)
+        if self.site.active_requests:
+            log.warn("{count} requests were still running after SHUTDOWN_GRACE",
+                     count=self.site.active_requests)
+        self.cuebot.stop()
+        self.pool.stop()
+        if self.sandbox is not None:
+            self.sandbox.stop(grace=0)
+        yield super().stopService()
+        log.info("stopped")
+
+    def _wait_until(self, condition: Any, deadline: float) -> Deferred[None]:
+        """Poll ``condition`` on the reactor clock until it holds or ``deadline`` passes."""
+
+        @inlineCallbacks
+        def poll() -> Any:
+            while not condition() and self._reactor.seconds() < deadline:
+                yield deferLater(self._reactor, DRAIN_POLL_SECONDS, lambda: None)
+
+        return poll()
+

@@ -1,0 +1,313 @@
+"""Calls to Cuebot: one long-lived gRPC channel, a dedicated thread pool, deadlines, metadata.
+
+grpcio's blocking calls never run on the reactor thread.  Each request makes
+one hand-off to the pool, where the worker decodes the JSON body, calls
+Cuebot and encodes the reply to JSON bytes; only the finished bytes come back
+to the reactor.  The pool's wait queue is bounded: past it a request gets 503
+at once instead of queueing without end.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
+from twisted.python.failure import Failure
+from twisted.python.threadpool import ThreadPool
+
+from opencue_gateway.catalog import MethodCatalog, RpcMethod
+from opencue_gateway.config import GatewayConfig
+from opencue_gateway.errors import GatewayError
+from opencue_gateway.transcode import Transcoder
+
+Metadata = tuple[tuple[str, str | bytes], ...]
+
+# Request headers that carry credentials never travel upstream, whatever their
+# spelling (COMPATIBILITY.md section 5; grpc-gateway forwards them, we do not).
+CREDENTIAL_KEYS = frozenset({"authorization", "cookie"})
+METADATA_PREFIX = b"grpc-metadata-"
+# Who made the call, for Cuebot-side logs (COMPATIBILITY.md section 6).
+PRINCIPAL_KEY = "opencue-gateway-sub"
+
+_GRPC_TIMEOUT = re.compile(rb"(\d{1,8})([HMSmun])\Z")
+_TIMEOUT_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
+_METADATA_KEY = re.compile(r"[0-9a-z_.-]+\Z")
+# Transport failures, as grpc's C core words them, as opposed to an
+# UNAVAILABLE that Cuebot itself returned with its own message.
+_TRANSPORT_FAILURE = re.compile(
+    r"failed to connect|connection refused|errors resolving|dns resolution|"
+    r"socket closed|connection reset|broken pipe|goaway|keepalive|"
+    r"connections to all backends failing|no route to host|timeout occurred|"
+    r"name resolution",
+    re.IGNORECASE,
+)
+
+
+def channel_options(config: GatewayConfig) -> list[tuple[str, Any]]:
+    """gRPC channel arguments for talking to Cuebot.
+
+    Keepalive: Cuebot is a grpc-java server with default settings, which
+    tolerates a ping at most every 5 minutes and hangs up (GOAWAY
+    "too_many_pings") after more than 2 early pings without data in between.
+    So the gateway never pings an idle connection and sends at most 2 pings
+    between data frames; pings then only watch connections that have calls
+    in flight, at KEEPALIVE_TIME intervals, and Cuebot never counts a third
+    strike.  Reconnect backoff is capped at 5 s so the gateway notices a
+    restarted Cuebot quickly instead of waiting up to grpc's default 120 s.
+    """
+    return [
+        ("grpc.max_receive_message_length", config.grpc_max_recv_msg_mb * 1024 * 1024),
+        ("grpc.max_send_message_length", -1),
+        ("grpc.keepalive_time_ms", int(config.keepalive_time * 1000)),
+        ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout * 1000)),
+        ("grpc.keepalive_permit_without_calls", 0),
+        ("grpc.http2.max_pings_without_data", 2),
+        ("grpc.initial_reconnect_backoff_ms", 500),
+        ("grpc.min_reconnect_backoff_ms", 500),
+        ("grpc.max_reconnect_backoff_ms", 5000),
+        ("grpc.primary_user_agent", "opencue-gateway"),
+    ]
+
+
+def parse_grpc_timeout(value: bytes) -> float:
+    """Seconds from a ``Grpc-Timeout`` header (gRPC wire format: digits and one unit)."""
+    match = _GRPC_TIMEOUT.match(value.strip())
+    if not match:
+        raise GatewayError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "invalid Grpc-Timeout header: expected up to 8 digits and a unit "
+            "(H, M, S, m, u or n), like 500m or 10S",
+        )
+    return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
+
+
+def metadata_from_headers(
+    headers: Iterable[tuple[bytes, Sequence[bytes]]],
+    client_address: str | None,
+    principal_sub: str,
+) -> Metadata:
+    """The gRPC metadata for a request (COMPATIBILITY.md section 6).
+
+    ``Grpc-Metadata-<key>`` headers become ``<key>``; ``-bin`` keys carry
+    base64 in HTTP and bytes in gRPC.  X-Forwarded-For gains the client's
+    address, X-Forwarded-Host is the Host header, and the caller's ``sub``
+    is added.  Credentials and gRPC's reserved ``grpc-*`` keys never pass.
+    """
+    metadata: list[tuple[str, str | bytes]] = []
+    forwarded_for: list[str] = []
+    host = None
+    for raw_name, values in headers:
+        name = raw_name.lower()
+        if name == b"x-forwarded-for":
+            forwarded_for.extend(v.decode("latin-1").strip() for v in values)
+        elif name == b"host":
+            host = values[0].decode("latin-1").strip()
+        elif name.startswith(METADATA_PREFIX):
+            key = name[len(METADATA_PREFIX):].decode("latin-1")
+            if key in CREDENTIAL_KEYS or key.startswith("grpc-"):
+                continue
+            metadata.extend((key, _metadata_value(key, v)) for v in values)
+    if client_address:
+        forwarded_for.append(client_address)
+    if forwarded_for:
+        metadata.append(("x-forwarded-for", ", ".join(forwarded_for)))
+    if host:
+        metadata.append(("x-forwarded-host", host))
+    if principal_sub:
+        metadata.append((PRINCIPAL_KEY, principal_sub))
+    return tuple(metadata)
+
+
+def _metadata_value(key: str, raw: bytes) -> str | bytes:
+    """Check a metadata key and convert its header value to what gRPC wants."""
+    if not _METADATA_KEY.match(key):
+        raise GatewayError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"invalid Grpc-Metadata header key {key!r}: use letters, digits, '-', '_' and '.'",
+        )
+    if key.endswith("-bin"):
+        text = raw.strip().replace(b"-", b"+").replace(b"_", b"/")
+        try:
+            return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            raise GatewayError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"Grpc-Metadata-{key} must hold base64, as binary metadata keys do",
+            ) from None
+    text = raw.decode("latin-1").strip()
+    if not text.isprintable() or not text.isascii():
+        raise GatewayError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"Grpc-Metadata-{key} holds characters gRPC metadata cannot carry",
+        )
+    return text
+
+
+def response_headers(
+    initial: Iterable[tuple[str, str | bytes]] | None,
+    trailing: Iterable[tuple[str, str | bytes]] | None,
+) -> list[tuple[str, str]]:
+    """Cuebot's metadata as HTTP headers, named the way grpc-gateway names them."""
+    headers = []
+    for prefix, metadata in (("Grpc-Metadata-", initial), ("Grpc-Trailer-", trailing)):
+        for key, value in metadata or ():
+            text = base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+            if text.isprintable():
+                headers.append((prefix + key, text))
+    return headers
+
+
+@dataclass(frozen=True, slots=True)
+class RpcResult:
+    """What a successful call hands back to the reactor: bytes, ready to write."""
+
+    body: bytes
+    headers: list[tuple[str, str]]
+    ignored_fields: tuple[str, ...]
+
+
+class CuebotClient:
+    """Runs Cuebot calls in a dedicated thread pool and answers with Deferreds.
+
+    The reactor, the pool and the channel factory are injected, like
+    ``twisted.enterprise.adbapi.ConnectionPool`` takes its reactor: tests pass
+    a fake clock and a threadless pool, the service passes the real ones.
+    The channel is opened by :meth:`start`, not at construction, because
+    gRPC's threads must not exist before twistd has finished forking.
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorFromThreads,
+        pool: ThreadPool,
+        channel_factory: Callable[[str], grpc.Channel],
+        catalog: MethodCatalog,
+        transcoder: Transcoder,
+        default_timeout: float,
+        max_pending: int,
+    ) -> None:
+        self._reactor = reactor
+        self._pool = pool
+        self._channel_factory = channel_factory
+        self._catalog = catalog
+        self._transcoder = transcoder
+        self._default_timeout = default_timeout
+        self._max_pending = max_pending
+        self.pending = 0
+        self.endpoint = ""
+        self._channel: grpc.Channel | None = None
+        self._callables: dict[str, grpc.UnaryUnaryMultiCallable] = {}
+
+    def start(self, endpoint: str) -> None:
+        """Open the long-lived channel and one callable per method."""
+        self.endpoint = endpoint
+        self._channel = self._channel_factory(endpoint)
+        self._callables = {
+            method.path: self._channel.unary_unary(
+                method.path,
+                request_serializer=method.input_type.SerializeToString,
+                response_deserializer=method.output_type.FromString,
+            )
+            for method in self._catalog
+        }
+
+    def stop(self) -> None:
+        """Close the channel; calls still running fail with CANCELLED."""
+        self._callables = {}
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = None
+
+    def deadline(self, header: bytes | None) -> float:
+        """The call's timeout: GRPC_TIMEOUT, or a shorter ``Grpc-Timeout`` from the client."""
+        if header is None:
+            return self._default_timeout
+        return min(self._default_timeout, parse_grpc_timeout(header))
+
+    def call(
+        self, method: RpcMethod, body: bytes, metadata: Metadata, timeout: float
+    ) -> Deferred[RpcResult]:
+        """Decode, call and encode in a worker thread; fire on the reactor with the result."""
+        if self.pending >= self._max_pending:
+            raise GatewayError(
+                grpc.StatusCode.UNAVAILABLE,
+                f"the gateway is at capacity ({self.pending} requests in progress); "
+                "retry shortly",
+            )
+        self.pending += 1
+        result: Deferred[RpcResult] = Deferred()
+
+        def on_done(success: bool, value: Any) -> None:
+            self._reactor.callFromThread(self._deliver, result, success, value)
+
+        self._pool.callInThreadWithCallback(
+            on_done, self._invoke, method, body, metadata, timeout
+        )
+        return result
+
+    def _deliver(self, result: Deferred[RpcResult], success: bool, value: Any) -> None:
+        """Back on the reactor: free the slot, then fire unless the client went away."""
+        self.pending -= 1
+        if result.called:
+            return
+        if success:
+            result.callback(value)
+        else:
+            result.errback(value if isinstance(value, Failure) else Failure(value))
+
+    def _invoke(
+        self, method: RpcMethod, body: bytes, metadata: Metadata, timeout: float
+    ) -> RpcResult:
+        """The worker's whole job; runs in a pool thread, never on the reactor."""
+        decoded = self._transcoder.decode(method.input_type, body)
+        callable_ = self._callables.get(method.path)
+        if callable_ is None:
+            raise GatewayError(
+                grpc.StatusCode.UNAVAILABLE, "the gateway is not connected to Cuebot (stopping)"
+            )
+        try:
+            reply, call = callable_.with_call(
+                decoded.message, timeout=timeout, metadata=metadata
+            )
+        except grpc.RpcError as error:
+            raise self._upstream_error(error, timeout) from None
+        return RpcResult(
+            body=self._transcoder.encode(reply),
+            headers=response_headers(call.initial_metadata(), call.trailing_metadata()),
+            ignored_fields=decoded.ignored_fields,
+        )
+
+    def _upstream_error(self, error: grpc.RpcError, timeout: float) -> GatewayError:
+        """Turn a failed call into the error the client sees.
+
+        Cuebot's own messages pass through; transport failures get a message
+        naming the endpoint instead of grpc's C-core text.
+        """
+        code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+        details = (error.details() if isinstance(error, grpc.Call) else None) or ""
+        if code == grpc.StatusCode.UNAVAILABLE and (
+            not details or _TRANSPORT_FAILURE.search(details)
+        ):
+            return GatewayError(code, f"Cuebot at {self.endpoint} could not be reached")
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED and details in ("", "Deadline Exceeded"):
+            return GatewayError(
+                code, f"Cuebot at {self.endpoint} did not answer within {timeout:g}s"
+            )
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "message larger than max" in details:
+            return GatewayError(
+                code,
+                "Cuebot's reply is larger than GRPC_MAX_RECV_MSG_MB allows; "
+                "narrow the request (page/limit) or raise the limit",
+            )
+        headers = response_headers(
+            error.initial_metadata() if isinstance(error, grpc.Call) else None,
+            error.trailing_metadata() if isinstance(error, grpc.Call) else None,
+        )
+        return GatewayError(code, details or code.name, headers=dict(headers))
