@@ -134,7 +134,7 @@ def test_float64_prints_shortest_like_go(value, text):
 
 
 def test_keys_follow_declaration_order_for_every_message(transcoder, catalog):
-    """Every message prints its fields in declaration order (ProcSearchCriteria is not by number)."""
+    """Every message prints fields in declaration order (not by number: see ProcSearchCriteria)."""
     seen: set[str] = set()
 
     def check(descriptor):

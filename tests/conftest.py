@@ -1,0 +1,128 @@
+"""Shared fixtures: the catalog, tokens, a Cuebot double, and real gateways on loopback."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import jwt
+import pytest
+import pytest_twisted
+from treq.client import HTTPClient
+from twisted.internet import reactor
+from twisted.web.client import Agent, HTTPConnectionPool
+
+from opencue_gateway.catalog import MethodCatalog
+from opencue_gateway.config import GatewayConfig, load_config
+from opencue_gateway.service import GatewayService
+from tests.cuebot_double import CuebotDouble
+
+SECRET = "test-secret-that-is-long-enough-for-hs512-0123456789abcdef-0123456789"
+
+
+def make_token(secret: str = SECRET, algorithm: str = "HS256", **claims: object) -> str:
+    """A signed JWT; ``exp`` defaults to an hour from now, ``sub`` to 'tester'."""
+    claims.setdefault("sub", "tester")
+    claims.setdefault("exp", int(time.time()) + 3600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return jwt.encode(claims, secret, algorithm=algorithm)
+
+
+def make_config(**env: str) -> GatewayConfig:
+    """A loopback gateway configuration on a free port, with overrides as env variables."""
+    base = {"JWT_SECRET": SECRET, "REST_PORT": "0", "REST_HOST": "127.0.0.1",
+            "SHUTDOWN_GRACE": "5s"}
+    base.update(env)
+    return load_config(base, {})
+
+
+@pytest.fixture(scope="session")
+def catalog() -> MethodCatalog:
+    return MethodCatalog.default()
+
+
+@pytest.fixture
+def cuebot(catalog: MethodCatalog) -> Iterator[CuebotDouble]:
+    double = CuebotDouble(catalog).start()
+    yield double
+    double.stop()
+
+
+@dataclass
+class Response:
+    """What a test needs from an HTTP response."""
+
+    status: int
+    headers: dict[str, list[str]]
+    body: bytes
+
+    def json(self) -> object:
+        import json
+
+        return json.loads(self.body)
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get(name.lower())
+        return values[0] if values else None
+
+
+@dataclass
+class Gateway:
+    """A running gateway service and how to talk to it."""
+
+    service: GatewayService
+    url: str
+    _http: HTTPClient
+
+    async def request(
+        self, method: str, path: str, body: bytes | str | None = b"{}",
+        token: str | None = None, headers: dict[str, str] | None = None,
+    ) -> Response:
+        all_headers = {"Content-Type": "application/json"}
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        all_headers.update(headers or {})
+        if isinstance(body, str):
+            body = body.encode()
+        response = await self._http.request(
+            method, self.url + path, data=body, headers=all_headers
+        )
+        content = await response.content()
+        return Response(
+            response.code,
+            {k.decode().lower(): [v.decode() for v in vs]
+             for k, vs in response.headers.getAllRawHeaders()},
+            content,
+        )
+
+    async def post(self, path: str, body: bytes | str | None = b"{}", **kwargs: object) -> Response:
+        kwargs.setdefault("token", make_token())
+        return await self.request("POST", path, body, **kwargs)
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[Callable[..., Gateway]]:
+    """Start gateways on 127.0.0.1 (env-style overrides as keywords); all stop at teardown."""
+    started: list[GatewayService] = []
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    http = HTTPClient(Agent(reactor, pool=pool))
+
+    def start(**env: str) -> Gateway:
+        service = GatewayService(make_config(**env), reactor)
+        service.startService()
+        started.append(service)
+        return Gateway(service, f"http://127.0.0.1:{service.port.getHost().port}", http)
+
+    yield start
+    for service in started:
+        pytest_twisted.blockon(service.stopService())
+    pytest_twisted.blockon(pool.closeCachedConnections())
+
+
+@pytest.fixture
+def gateway(start_gateway: Callable[..., Gateway], cuebot: CuebotDouble) -> Gateway:
+    """A gateway in front of the Cuebot double."""
+    return start_gateway(CUEBOT_ENDPOINT=cuebot.address)

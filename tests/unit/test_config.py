@@ -1,0 +1,145 @@
+"""Configuration: defaults, environment, flags over environment, and one-line errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from opencue_gateway.config import (
+    REDACTED,
+    SANDBOX_SECRET,
+    SETTINGS,
+    ConfigError,
+    load_config,
+    parse_duration,
+    parse_size,
+)
+
+SECRET_ENV = {"JWT_SECRET": "s" * 40}
+
+
+def test_defaults_match_the_readme():
+    """Without variables the gateway uses the README's defaults."""
+    config = load_config(SECRET_ENV, {})
+    assert config.cuebot_endpoint == "localhost:8443"
+    assert config.rest_port == 8448
+    assert config.grpc_timeout == 30.0
+    assert config.max_concurrent_streams == 100
+    assert config.keepalive_time == 30.0 and config.keepalive_timeout == 5.0
+    assert config.grpc_max_recv_msg_mb == 256
+    assert config.max_request_bytes == 4 * 1024 * 1024
+    assert config.strict_json is False
+
+
+def test_environment_variables_are_read():
+    """Each variable sets its value."""
+    config = load_config({**SECRET_ENV, "CUEBOT_ENDPOINT": "cuebot:9000", "REST_PORT": "9001",
+                          "GRPC_TIMEOUT": "1m30s", "STRICT_JSON": "true",
+                          "MAX_REQUEST_BYTES": "512KiB", "LOG_LEVEL": "WARNING"}, {})
+    assert (config.cuebot_endpoint, config.rest_port) == ("cuebot:9000", 9001)
+    assert config.grpc_timeout == 90.0
+    assert config.strict_json is True
+    assert config.max_request_bytes == 512 * 1024
+    assert config.log_level == "warn"
+
+
+def test_flags_win_over_environment():
+    """A twistd flag overrides the variable of the same name."""
+    config = load_config({**SECRET_ENV, "GRPC_TIMEOUT": "10s"}, {"grpc_timeout": "2s"})
+    assert config.grpc_timeout == 2.0
+
+
+@pytest.mark.parametrize(("env", "words"), [
+    ({"GRPC_TIMEOUT": "30"},
+     "GRPC_TIMEOUT: expected a duration like 500ms, 30s, 5m or 1h, got '30'"),
+    ({"GRPC_TIMEOUT": "0"}, "GRPC_TIMEOUT: expected a duration longer than zero"),
+    ({"REST_PORT": "http"}, "REST_PORT: expected a whole number from 0 to 65535"),
+    ({"REST_PORT": "70000"}, "REST_PORT: expected a whole number from 0 to 65535"),
+    ({"CUEBOT_ENDPOINT": "cuebot"}, "CUEBOT_ENDPOINT: expected host:port"),
+    ({"MAX_CONCURRENT_STREAMS": "0"}, "MAX_CONCURRENT_STREAMS: expected a whole number from 1"),
+    ({"STRICT_JSON": "maybe"}, "STRICT_JSON: expected true or false"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL: expected one of debug, info, warn, error"),
+    ({"MAX_REQUEST_BYTES": "4 megs"}, "MAX_REQUEST_BYTES: expected a size in bytes"),
+])
+def test_bad_values_name_the_variable_and_the_form(env, words):
+    """A bad value raises one message naming the variable and what it accepts."""
+    with pytest.raises(ConfigError) as caught:
+        load_config({**SECRET_ENV, **env}, {})
+    assert str(caught.value).startswith(words)
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_flag_is_named_as_a_flag():
+    """A bad flag value names the flag, not the variable."""
+    with pytest.raises(ConfigError, match=r"^--grpc-timeout: "):
+        load_config(SECRET_ENV, {"grpc_timeout": "soon"})
+
+
+def test_secret_is_required_outside_the_sandbox():
+    """Without JWT_SECRET or JWT_SECRET_FILE start-up fails, naming both."""
+    with pytest.raises(ConfigError, match=r"JWT_SECRET: required: set JWT_SECRET or"):
+        load_config({}, {})
+
+
+def test_sandbox_defaults_the_secret():
+    """The sandbox uses the README's development secret when none is given."""
+    assert load_config({}, {}, sandbox=True).jwt_secret == SANDBOX_SECRET
+
+
+def test_empty_secret_is_refused():
+    """An empty secret would accept tokens signed with an empty key: refused."""
+    with pytest.raises(ConfigError, match="JWT_SECRET: must not be empty"):
+        load_config({"JWT_SECRET": ""}, {})
+
+
+def test_secret_file_is_read_and_stripped(tmp_path):
+    """JWT_SECRET_FILE is read with surrounding whitespace stripped (Docker secrets end in \\n)."""
+    path = tmp_path / "secret"
+    path.write_text("  file-secret\n")
+    assert load_config({"JWT_SECRET_FILE": str(path)}, {}).jwt_secret == b"file-secret"
+
+
+@pytest.mark.parametrize(("content", "words"), [(None, "cannot read"), ("\n", "is empty")])
+def test_unusable_secret_file_is_refused(tmp_path, content, words):
+    """A missing or empty secret file stops start-up with its name."""
+    path = tmp_path / "secret"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(ConfigError, match=f"JWT_SECRET_FILE: .*{words}"):
+        load_config({"JWT_SECRET_FILE": str(path)}, {})
+
+
+def test_secret_and_secret_file_together_are_refused(tmp_path):
+    """Two sources for one secret is ambiguous."""
+    path = tmp_path / "secret"
+    path.write_text("x")
+    with pytest.raises(ConfigError, match="not both"):
+        load_config({"JWT_SECRET": "y", "JWT_SECRET_FILE": str(path)}, {})
+
+
+def test_describe_redacts_secrets():
+    """The logged configuration never shows the secret."""
+    described = load_config({"JWT_SECRET": "hunter2-hunter2"}, {}).describe()
+    assert described["JWT_SECRET"] == REDACTED
+    assert "hunter2" not in repr(described)
+
+
+def test_every_setting_has_a_flag_and_help():
+    """Every variable has a twistd flag and a help text."""
+    for setting in SETTINGS:
+        assert setting.flag == setting.variable.lower().replace("_", "-")
+        assert setting.help
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("500ms", 0.5), ("30s", 30), ("5m", 300), ("1h", 3600), ("1h30m", 5400), ("0", 0),
+])
+def test_durations(text, seconds):
+    """Go-style durations parse to seconds."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(("text", "size"), [("4194304", 4194304), ("4MiB", 4194304),
+                                            ("512KiB", 524288), ("1G", 1024**3)])
+def test_sizes(text, size):
+    """Sizes accept bytes and binary units."""
+    assert parse_size(text) == size
