@@ -23,20 +23,21 @@ SECRET = "test-secret-that-is-long-enough-for-hs512-0123456789abcdef-0123456789"
 
 
 def make_token(secret: str = SECRET, algorithm: str = "HS256", **claims: object) -> str:
-    """A signed JWT; ``exp`` defaults to an hour from now, ``sub`` to 'tester'."""
+    """A signed JWT; ``exp`` defaults to an hour from now, ``sub`` to 'tester' (None: no sub)."""
     claims.setdefault("sub", "tester")
     claims.setdefault("exp", int(time.time()) + 3600)
+    claims = {k: v for k, v in claims.items() if v is not None}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return jwt.encode(claims, secret, algorithm=algorithm)
 
 
-def make_config(**env: str) -> GatewayConfig:
-    """A loopback gateway configuration on a free port, with overrides as env variables."""
-    base = {"JWT_SECRET": SECRET, "REST_PORT": "0", "REST_HOST": "127.0.0.1",
-            "SHUTDOWN_GRACE": "5s"}
+def make_config(sandbox: bool = False, **env: str | None) -> GatewayConfig:
+    """A loopback gateway configuration on a free port; overrides as env variables (None unsets)."""
+    base: dict[str, str | None] = {"JWT_SECRET": SECRET, "REST_PORT": "0",
+                                   "REST_HOST": "127.0.0.1", "SHUTDOWN_GRACE": "5s"}
     base.update(env)
-    return load_config(base, {})
+    return load_config({k: v for k, v in base.items() if v is not None}, {}, sandbox=sandbox)
 
 
 @pytest.fixture(scope="session")
@@ -110,8 +111,8 @@ def start_gateway() -> Iterator[Callable[..., Gateway]]:
     pool = HTTPConnectionPool(reactor, persistent=False)
     http = HTTPClient(Agent(reactor, pool=pool))
 
-    def start(**env: str) -> Gateway:
-        service = GatewayService(make_config(**env), reactor)
+    def start(sandbox: bool = False, **env: str | None) -> Gateway:
+        service = GatewayService(make_config(sandbox, **env), reactor)
         service.startService()
         started.append(service)
         return Gateway(service, f"http://127.0.0.1:{service.port.getHost().port}", http)
@@ -126,3 +127,9 @@ def start_gateway() -> Iterator[Callable[..., Gateway]]:
 def gateway(start_gateway: Callable[..., Gateway], cuebot: CuebotDouble) -> Gateway:
     """A gateway in front of the Cuebot double."""
     return start_gateway(CUEBOT_ENDPOINT=cuebot.address)
+
+
+@pytest.fixture
+def sandbox_gateway(start_gateway: Callable[..., Gateway]) -> Gateway:
+    """A gateway running the embedded sandbox Cuebot (``--sandbox``)."""
+    return start_gateway(sandbox=True)

@@ -21,7 +21,7 @@ from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
 
-from tests.conftest import SECRET
+from tests.conftest import SECRET, make_token
 
 TWISTD = [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
 LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+)")
@@ -134,3 +134,55 @@ def test_port_in_use_exits_1_with_one_line(tmp_path):
     # twistd's logging is up by now, so the line arrives through the log, once.
     assert output.count(f"opencue-gateway: REST_PORT: cannot listen on 127.0.0.1:{port}") == 1
     assert "Traceback" not in output
+
+
+@pytest_twisted.ensureDeferred
+async def test_sighup_rereads_the_secret_file(tmp_path, cuebot, start_gateway):
+    """SIGHUP re-reads JWT_SECRET_FILE: new tokens pass, old ones stop; short secrets warn."""
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("short-old-secret\n")
+    process = run_twistd(tmp_path, {"JWT_SECRET_FILE": str(secret_file),
+                                    "CUEBOT_ENDPOINT": cuebot.address})
+    try:
+        port = await wait_for_port(process, tmp_path)
+        client = start_gateway(CUEBOT_ENDPOINT=cuebot.address)
+        client.url = f"http://127.0.0.1:{port}"
+        old = make_token(secret="short-old-secret")
+        assert (await client.post("/show.ShowInterface/GetShows", token=old)).status == 200
+        secret_file.write_text("a-new-and-much-longer-secret-for-the-farm-0123456789\n")
+        process.send_signal(signal.SIGHUP)
+        await deferLater(reactor, 0.5, lambda: None)
+        new = make_token(secret="a-new-and-much-longer-secret-for-the-farm-0123456789")
+        assert (await client.post("/show.ShowInterface/GetShows", token=new)).status == 200
+        assert (await client.post("/show.ShowInterface/GetShows", token=old)).status == 401
+        process.send_signal(signal.SIGTERM)
+        assert await wait_for_exit(process, 15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    log = (tmp_path / "twistd.log").read_text()
+    assert "JWT_SECRET is shorter than 32 bytes" in log
+    assert "SIGHUP: secret file and policy re-read" in log
+    assert "short-old-secret" not in log
+
+
+@pytest_twisted.ensureDeferred
+async def test_sandbox_mode_prints_a_working_token(tmp_path, start_gateway):
+    """`--sandbox` needs no Cuebot and no secret, and the token it logs works as printed."""
+    process = run_twistd(tmp_path, {}, "--sandbox")
+    try:
+        port = await wait_for_port(process, tmp_path)
+        log = (tmp_path / "twistd.log").read_text()
+        token = re.search(r"export JWT_TOKEN=(\S+)", log).group(1)
+        client = start_gateway(sandbox=True)
+        client.url = f"http://127.0.0.1:{port}"
+        response = await client.post("/show.ShowInterface/GetShows", token=token)
+        assert response.status == 200
+        assert response.json()["shows"]["shows"][0]["name"] == "testing"
+        process.send_signal(signal.SIGTERM)
+        assert await wait_for_exit(process, 15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

@@ -37,3 +37,13 @@ def test_ci_runs_exactly_the_readmes_second_command():
     ci_lines = (README.parent / ".ci" / "run").read_text().splitlines()
     assert blocks[1] in ci_lines
     assert "set -euo pipefail" in ci_lines
+
+
+def test_readme_lists_exactly_the_sandbox_methods():
+    """The README's list of sandbox methods matches what the sandbox implements."""
+    from opencue_gateway.sandbox.handlers import HANDLERS
+
+    listed = set()
+    for service, methods in re.findall(r"^- `([\w.]+)`: (.+)$", README.read_text(), re.MULTILINE):
+        listed |= {f"/{service}/{m.strip()}" for m in methods.split(",")}
+    assert listed == set(HANDLERS)
