@@ -11,14 +11,18 @@ import uuid
 
 import grpc
 from klein import Klein
+from twisted.internet.defer import CancelledError
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
-from opencue_gateway.auth import Authenticator
-from opencue_gateway.catalog import MethodCatalog
+from opencue_gateway.audit import AuditLog
+from opencue_gateway.auth import Authenticator, Principal
+from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.errors import INTERNAL_MESSAGE, GatewayError, write_error
 from opencue_gateway.logs import logger
+from opencue_gateway.policy import Policy
 from opencue_gateway.upstream import CuebotClient, RpcResult, metadata_from_headers
 
 IGNORED_FIELDS_HEADER = b"Opencue-Gateway-Ignored-Fields"
@@ -30,7 +34,8 @@ class GatewayApp:
 
     The order matters and mirrors ARCHITECTURE.md: authenticate first (so an
     unknown path without a token is a 401, as with the Go gateway), then
-    resolve the method, then check the HTTP method, then call Cuebot.
+    resolve the method, then authorize the principal's role for it, then
+    check the HTTP method, then call Cuebot.
     """
 
     app = Klein()
@@ -41,10 +46,16 @@ class GatewayApp:
         catalog: MethodCatalog,
         cuebot: CuebotClient,
         authenticator: Authenticator,
+        policy: Policy,
+        audit: AuditLog,
+        clock: IReactorTime,
     ) -> None:
         self._catalog = catalog
         self._cuebot = cuebot
         self._authenticator = authenticator
+        self.policy = policy
+        self._audit = audit
+        self._clock = clock
 
     def resource(self) -> IResource:
         """The Twisted resource serving this app."""
@@ -57,6 +68,27 @@ class GatewayApp:
             request.getHeader(b"authorization")
         )
         method = self._catalog.resolve(request.path.decode("utf-8", "replace"))
+        if method.read_only:
+            return await self._forward(request, principal, method)
+        started = self._clock.seconds()
+        code = grpc.StatusCode.INTERNAL
+        try:
+            body = await self._forward(request, principal, method)
+            code = grpc.StatusCode.OK
+            return body
+        except GatewayError as error:
+            code = error.code
+            raise
+        except CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            self._audit.record(principal, method, code, self._clock.seconds() - started,
+                               _client_host(request))
+
+    async def _forward(self, request: IRequest, principal: Principal, method: RpcMethod) -> bytes:
+        """The steps after routing: authorize, check the verb, call Cuebot, write the reply."""
+        self.policy.check(principal.role, method)
         if request.method != b"POST":
             raise GatewayError(
                 grpc.StatusCode.UNIMPLEMENTED,
@@ -65,11 +97,8 @@ class GatewayApp:
                 http_status=405,
             )
         timeout = self._cuebot.deadline(request.getHeader(b"grpc-timeout"))
-        client = request.getClientAddress()
         metadata = metadata_from_headers(
-            request.requestHeaders.getAllRawHeaders(),
-            getattr(client, "host", None),
-            principal.sub,
+            request.requestHeaders.getAllRawHeaders(), _client_host(request), principal.sub
         )
         result = await self._cuebot.call(method, request.content.getvalue(), metadata, timeout)
         return self._write_result(request, result)
@@ -100,3 +129,8 @@ class GatewayApp:
             request.channel.transport.abortConnection()
             return None
         return write_error(request, error)
+
+
+def _client_host(request: IRequest) -> str | None:
+    """The peer's address (the proxy's, behind one; X-Forwarded-For carries the rest)."""
+    return getattr(request.getClientAddress(), "host", None)

@@ -28,6 +28,9 @@ from opencue_gateway.errors import GatewayError
 
 REALM = "opencue-gateway"
 DEFAULT_ALGORITHMS = ("HS256", "HS384", "HS512")
+# Real tokens are a few hundred bytes; anything this large is refused before
+# any parsing, so a hostile header cannot make the gateway decode megabytes.
+MAX_TOKEN_BYTES = 8192
 
 
 class IBearerToken(ICredentials):
@@ -79,16 +82,16 @@ class TokenRejected(UnauthorizedLogin):
 def bearer_from_header(header: bytes | None) -> BearerToken:
     """Extract the bearer token from an Authorization header value.
 
-    The scheme word is case-insensitive (RFC 7235), and surrounding blanks are
-    tolerated, so ``bearer  <token>`` works as ``Bearer <token>`` does.
+    The scheme word is case-insensitive (RFC 7235), and blanks around and
+    between the parts are tolerated, so ``bearer \t<token>`` works as
+    ``Bearer <token>`` does.
     """
     if header is None:
         raise TokenRejected("missing Authorization header", token_sent=False)
-    text = header.decode("latin-1").strip()
-    scheme, _, token = text.partition(" ")
-    if scheme.lower() != "bearer":
+    parts = header.decode("latin-1").split(None, 1)
+    if not parts or parts[0].lower() != "bearer":
         raise TokenRejected("the Authorization header must use the Bearer scheme", False)
-    token = token.strip()
+    token = parts[1].strip() if len(parts) > 1 else ""
     if not token:
         raise TokenRejected("the Authorization header holds no bearer token", False)
     return BearerToken(token)
@@ -145,8 +148,10 @@ class JWTChecker:
     The accepted algorithms come from configuration and never from the token
     (an ``alg: none`` or RS256 token fails before any key is used), ``exp`` is
     required, and ``nbf``/``iat`` may not lie in the future beyond ``leeway``.
-    Several secrets may be given for rotation: the first is current, the
-    others are still accepted.
+    ``iss`` and ``aud`` are enforced only when configured.  Several secrets may
+    be given for rotation: the first is current and tried first, the others
+    are only accepted.  Nothing in a token's header (``kid``, ``jku``,
+    ``x5u``) is ever fetched or used to choose a key.
     """
 
     credentialInterfaces = (IBearerToken,)
@@ -156,19 +161,38 @@ class JWTChecker:
         secrets: Sequence[bytes],
         algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
         leeway: float = 30.0,
+        issuer: str | None = None,
+        audience: Sequence[str] | None = None,
     ) -> None:
+        self.set_secrets(secrets)
+        self._algorithms = list(algorithms)
+        self._leeway = leeway
+        self._issuer = issuer
+        self._audience = list(audience) if audience else None
+        required = ["exp"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
+        # The Go gateway ignores `aud`; PyJWT would reject every token carrying
+        # one when no audience is configured, so audience checking is only on
+        # when JWT_AUDIENCE is set.  Nor does it type-check `sub` and `jti`,
+        # which PyJWT would: a numeric `sub` from another issuer stays valid
+        # (the realm turns it into text).
+        self._options = {
+            "require": required,
+            "verify_aud": self._audience is not None,
+            "verify_sub": False,
+            "verify_jti": False,
+        }
+
+    def set_secrets(self, secrets: Sequence[bytes]) -> None:
+        """Replace the secrets (SIGHUP re-reads the secret file); the first is current."""
         if not secrets or not all(secrets):
             raise ValueError("JWTChecker needs at least one non-empty secret")
         self._secrets = tuple(secrets)
-        self._algorithms = list(algorithms)
-        self._leeway = leeway
-        # The Go gateway ignores `aud`; PyJWT would reject any token carrying
-        # one when no audience is configured, so audience checking is off here.
-        self._options = {"require": ["exp"], "verify_aud": False}
 
     def requestAvatarId(self, credentials: IBearerToken) -> dict[str, Any]:
         """Verify the token and return its claims, or raise :class:`TokenRejected`."""
         token = credentials.token
+        if len(token) > MAX_TOKEN_BYTES:
+            raise TokenRejected(f"the token is larger than {MAX_TOKEN_BYTES} bytes")
         last_error: jwt.PyJWTError | None = None
         for secret in self._secrets:
             try:
@@ -178,6 +202,8 @@ class JWTChecker:
                     algorithms=self._algorithms,
                     options=self._options,
                     leeway=self._leeway,
+                    issuer=self._issuer,
+                    audience=self._audience,
                 )
             except jwt.InvalidSignatureError as error:
                 last_error = error

@@ -29,20 +29,16 @@ EXCLUDED_PACKAGES = frozenset({"rqd"})
 EXCLUDED_SERVICES = frozenset({"report.RqdReportInterface"})
 
 # Read-only means "cannot change farm state".  The rule is the verb that starts
-# the method name: OpenCue names every query Get*/Find*/List*/Is*/Has*, and the
-# few read-only verbs that do not fit the pattern are listed by full name below.
+# the method name: OpenCue names every query Get*/Find*/List*/Is*/Has*.
 READ_ONLY_PREFIXES = ("Get", "Find", "List", "Is", "Has")
-READ_ONLY_METHODS = frozenset({"/cue.CueInterface/GetSystemStats"})
 
 
-def is_read_only_name(service: str, method: str) -> bool:
+def is_read_only_name(method: str) -> bool:
     """Classify a method as read-only from its name alone.
 
     ``GetSomething`` is read-only but ``Getaway`` is not: the prefix must be
     followed by an upper-case letter or end the name.
     """
-    if f"/{service}/{method}" in READ_ONLY_METHODS:
-        return True
     for prefix in READ_ONLY_PREFIXES:
         if method.startswith(prefix):
             rest = method[len(prefix):]
@@ -196,7 +192,7 @@ def _unary_methods(service: ServiceDescriptor) -> Iterator[RpcMethod]:
             name=method.name,
             input_type=GetMessageClass(method.input_type),
             output_type=GetMessageClass(method.output_type),
-            read_only=is_read_only_name(service.full_name, method.name),
+            read_only=is_read_only_name(method.name),
         )
 
 

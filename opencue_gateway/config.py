@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 SANDBOX_SECRET = b"default-secret-key"
+HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+# RFC 7518 section 3.2: an HMAC key should be at least as long as the hash.
+MIN_SECRET_BYTES = 32
 REDACTED = "<redacted>"
 
 
@@ -139,6 +142,19 @@ def parse_text(text: str) -> str:
     return text
 
 
+def parse_list(text: str) -> tuple[str, ...]:
+    """A comma-separated list; blanks around items are dropped."""
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def parse_hmac_algorithms(text: str) -> tuple[str, ...]:
+    """JWT algorithms to accept: HMAC only, because the gateway verifies with a shared secret."""
+    algorithms = tuple(a.upper() for a in parse_list(text))
+    if not algorithms or set(algorithms) - set(HMAC_ALGORITHMS):
+        raise ValueError("expected a comma-separated list of " + ", ".join(HMAC_ALGORITHMS))
+    return algorithms
+
+
 # --------------------------------------------------------------------------
 # The settings table
 # --------------------------------------------------------------------------
@@ -171,8 +187,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("jwt_secret_file", "JWT_SECRET_FILE", None, parse_text,
             "file holding the JWT secret (Docker/Kubernetes secrets); surrounding "
             "whitespace is stripped"),
+    Setting("jwt_previous_secrets", "JWT_PREVIOUS_SECRETS", None, parse_list,
+            "comma-separated former secrets still accepted while tokens rotate", secret=True),
+    Setting("jwt_algorithms", "JWT_ALGORITHMS", ",".join(HMAC_ALGORITHMS),
+            parse_hmac_algorithms, "accepted token algorithms (HMAC only)"),
+    Setting("jwt_issuer", "JWT_ISSUER", None, parse_text,
+            "when set, tokens must carry this iss claim"),
+    Setting("jwt_audience", "JWT_AUDIENCE", None, parse_list,
+            "when set, tokens must carry one of these aud values (comma-separated)"),
     Setting("jwt_leeway", "JWT_LEEWAY", "30s", parse_duration,
             "clock skew tolerated for the exp, nbf and iat claims"),
+    Setting("jwt_role_claim", "JWT_ROLE_CLAIM", "role", parse_text,
+            "the token claim that holds the caller's role"),
+    Setting("auth_policy_file", "AUTH_POLICY_FILE", None, parse_text,
+            "TOML or JSON file mapping roles to the methods they may call (default: all)"),
+    Setting("audit_log_file", "AUDIT_LOG_FILE", None, parse_text,
+            "file receiving the audit log of mutating calls as JSON lines "
+            "(default: the main log)"),
     Setting("log_level", "LOG_LEVEL", "info", parse_log_level,
             "debug, info, warn or error"),
     Setting("grpc_timeout", "GRPC_TIMEOUT", "30s", parse_positive_duration,
@@ -206,7 +237,14 @@ class GatewayConfig:
     rest_port: int
     rest_host: str
     jwt_secret: bytes
+    jwt_previous_secrets: tuple[bytes, ...]
+    jwt_algorithms: tuple[str, ...]
+    jwt_issuer: str | None
+    jwt_audience: tuple[str, ...] | None
     jwt_leeway: float
+    jwt_role_claim: str
+    auth_policy_file: str | None
+    audit_log_file: str | None
     log_level: str
     grpc_timeout: float
     max_concurrent_streams: int
@@ -259,7 +297,23 @@ def load_config(
             raise ConfigError(source, f"{error}, got {shown}") from None
     values["jwt_secret"] = _load_secret(values.pop("jwt_secret"), values["jwt_secret_file"],
                                         sandbox)
+    values["jwt_previous_secrets"] = tuple(
+        s.encode("utf-8") for s in values["jwt_previous_secrets"] or ()
+    )
     return GatewayConfig(sandbox=sandbox, **values)
+
+
+def reload_secret(config: GatewayConfig) -> bytes:
+    """Read JWT_SECRET_FILE again (SIGHUP), with the same checks as at start-up."""
+    return _load_secret(None, config.jwt_secret_file, config.sandbox)
+
+
+def short_secrets(config: GatewayConfig) -> list[str]:
+    """Which configured secrets are shorter than MIN_SECRET_BYTES, for a start-up warning."""
+    named = [("JWT_SECRET", config.jwt_secret)] + [
+        (f"JWT_PREVIOUS_SECRETS[{i}]", s) for i, s in enumerate(config.jwt_previous_secrets)
+    ]
+    return [name for name, secret in named if len(secret) < MIN_SECRET_BYTES]
 
 
 def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool) -> bytes:

@@ -17,6 +17,7 @@ from twisted.logger import (
 )
 
 NAMESPACE = "opencue_gateway"
+AUDIT_NAMESPACE = "opencue_gateway.audit"
 LEVELS = {
     "debug": LogLevel.debug,
     "info": LogLevel.info,
@@ -34,5 +35,10 @@ def logger(namespace: str) -> Logger:
 
 
 def set_level(level: str) -> None:
-    """Apply LOG_LEVEL (debug, info, warn, error) to every gateway logger."""
+    """Apply LOG_LEVEL (debug, info, warn, error) to every gateway logger but the audit log.
+
+    The audit log is a record of who changed what, not diagnostics: a quieter
+    LOG_LEVEL must not drop it.
+    """
     _levels.setLogLevelForNamespace(NAMESPACE, LEVELS[level])
+    _levels.setLogLevelForNamespace(AUDIT_NAMESPACE, LogLevel.info)

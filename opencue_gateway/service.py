@@ -24,10 +24,20 @@ from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
 from opencue_gateway.app import GatewayApp
-from opencue_gateway.auth import Authenticator, JWTChecker, make_portal
+from opencue_gateway.audit import AuditFileObserver, AuditLog, start_audit_file, stop_audit_file
+from opencue_gateway.auth import Authenticator, GatewayRealm, JWTChecker, make_portal
 from opencue_gateway.catalog import MethodCatalog
-from opencue_gateway.config import SETTINGS, ConfigError, GatewayConfig, config_from_process
+from opencue_gateway.config import (
+    MIN_SECRET_BYTES,
+    SETTINGS,
+    ConfigError,
+    GatewayConfig,
+    config_from_process,
+    reload_secret,
+    short_secrets,
+)
 from opencue_gateway.logs import logger, set_level
+from opencue_gateway.policy import Policy, PolicyError, load_policy
 from opencue_gateway.site import GatewaySite
 from opencue_gateway.transcode import Transcoder
 from opencue_gateway.upstream import CuebotClient, channel_options
@@ -65,14 +75,15 @@ class Options(usage.Options):
 
 def makeService(options: Options) -> GatewayService:
     """Validate the configuration and build the gateway; exit with one line if it is bad."""
-    try:
-        config = config_from_process(options.flags(), sandbox=bool(options["sandbox"]))
-    except ConfigError as error:
-        raise SystemExit(f"opencue-gateway: {error}") from None
     from twisted.internet import reactor
 
-    reactor.callWhenRunning(install_sigterm_handler, reactor)
-    return GatewayService(config, reactor)
+    try:
+        config = config_from_process(options.flags(), sandbox=bool(options["sandbox"]))
+        service = GatewayService(config, reactor)
+    except ConfigError as error:
+        raise SystemExit(f"opencue-gateway: {error}") from None
+    reactor.callWhenRunning(install_signal_handlers, reactor, service)
+    return service
 
 
 def _sandbox_server() -> Any:
@@ -82,8 +93,8 @@ def _sandbox_server() -> Any:
     return SandboxServer()
 
 
-def install_sigterm_handler(reactor: Any) -> None:
-    """Make SIGTERM a clean stop that exits 0.
+def install_signal_handlers(reactor: Any, service: GatewayService) -> None:
+    """SIGTERM: a clean stop that exits 0.  SIGHUP: re-read the secret and policy files.
 
     twistd re-raises the terminating signal after shutdown, so a drained
     gateway would still die "by SIGTERM"; systemd and Kubernetes stop services
@@ -95,7 +106,11 @@ def install_sigterm_handler(reactor: Any) -> None:
         log.info("SIGTERM received: draining")
         reactor.callFromThread(reactor.stop)
 
+    def on_sighup(signum: int, frame: object) -> None:
+        reactor.callFromThread(service.reload)
+
     signal.signal(signal.SIGTERM, on_sigterm)
+    signal.signal(signal.SIGHUP, on_sighup)
 
 
 class GatewayService(MultiService):
@@ -130,10 +145,40 @@ class GatewayService(MultiService):
             default_timeout=config.grpc_timeout,
             max_pending=config.max_concurrent_streams + config.max_queued_requests,
         )
-        checker = JWTChecker([config.jwt_secret], leeway=config.jwt_leeway)
-        app = GatewayApp(self.catalog, self.cuebot, Authenticator(make_portal(checker)))
-        self.site = GatewaySite(app.resource(), max_request_bytes=config.max_request_bytes)
+        self.checker = JWTChecker(
+            [config.jwt_secret, *config.jwt_previous_secrets],
+            algorithms=config.jwt_algorithms,
+            leeway=config.jwt_leeway,
+            issuer=config.jwt_issuer,
+            audience=config.jwt_audience,
+        )
+        portal = make_portal(self.checker, GatewayRealm(role_claim=config.jwt_role_claim))
+        self.app = GatewayApp(
+            self.catalog, self.cuebot, Authenticator(portal), self._load_policy(), AuditLog(),
+            reactor,
+        )
+        self.site = GatewaySite(self.app.resource(), max_request_bytes=config.max_request_bytes)
         self.port: Any = None
+        self._audit_file: AuditFileObserver | None = None
+
+    def _load_policy(self) -> Policy:
+        """The authorization policy from AUTH_POLICY_FILE, or allow-all without one."""
+        try:
+            return load_policy(self.config.auth_policy_file, self.catalog)
+        except PolicyError as error:
+            raise ConfigError("AUTH_POLICY_FILE", str(error)) from None
+
+    def reload(self) -> None:
+        """SIGHUP: re-read JWT_SECRET_FILE and AUTH_POLICY_FILE; keep the old ones on error."""
+        try:
+            if self.config.jwt_secret_file:
+                self.checker.set_secrets([reload_secret(self.config),
+                                          *self.config.jwt_previous_secrets])
+            self.app.policy = self._load_policy()
+        except ConfigError as error:
+            log.error("SIGHUP: kept the previous settings: {error}", error=str(error))
+            return
+        log.info("SIGHUP: secret file and policy re-read")
 
     @property
     def cuebot_endpoint(self) -> str:
@@ -145,7 +190,15 @@ class GatewayService(MultiService):
         return grpc.insecure_channel(endpoint, options=channel_options(self.config))
 
     def privilegedStartService(self) -> None:
-        """Bind the HTTP port first, so a port in use stops start-up with one line."""
+        """Bind the HTTP port and open the audit file first: failures stop start-up in one line."""
+        if self.config.audit_log_file:
+            try:
+                self._audit_file = start_audit_file(self.config.audit_log_file)
+            except OSError as error:
+                raise SystemExit(
+                    f"opencue-gateway: AUDIT_LOG_FILE: cannot open "
+                    f"{self.config.audit_log_file!r}: {error.strerror}"
+                ) from None
         try:
             self.port = self._reactor.listenTCP(
                 self.config.rest_port, self.site, interface=self.config.rest_host
@@ -167,6 +220,9 @@ class GatewayService(MultiService):
         self.pool.start()
         self.cuebot.start(self.cuebot_endpoint)
         log.info("effective configuration: {config}", config=self.config.describe())
+        for name in short_secrets(self.config):
+            log.warn("{name} is shorter than {size} bytes; use a long random secret "
+                     "(openssl rand -base64 32)", name=name, size=MIN_SECRET_BYTES)
         log.info(
             "opencue-gateway listening on http://{host}:{port}, Cuebot at {endpoint} "
             "({count} methods)",
@@ -208,6 +264,8 @@ class GatewayService(MultiService):
         self.pool.stop()
         if self.sandbox is not None:
             self.sandbox.stop(grace=0)
+        if self._audit_file is not None:
+            stop_audit_file(self._audit_file)
         yield super().stopService()
         log.info("stopped")
 

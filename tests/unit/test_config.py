@@ -143,3 +143,28 @@ def test_durations(text, seconds):
 def test_sizes(text, size):
     """Sizes accept bytes and binary units."""
     assert parse_size(text) == size
+
+
+def test_only_hmac_algorithms_are_accepted():
+    """JWT_ALGORITHMS takes HMAC algorithms only: the gateway holds a shared secret, not keys."""
+    assert load_config({**SECRET_ENV, "JWT_ALGORITHMS": "hs512"}, {}).jwt_algorithms == ("HS512",)
+    with pytest.raises(ConfigError, match="JWT_ALGORITHMS: expected a comma-separated list"):
+        load_config({**SECRET_ENV, "JWT_ALGORITHMS": "HS256,RS256"}, {})
+
+
+def test_previous_secrets_and_audience_are_lists():
+    """Rotation secrets and audiences are comma-separated lists."""
+    config = load_config({**SECRET_ENV, "JWT_PREVIOUS_SECRETS": "old1, old2",
+                          "JWT_AUDIENCE": "gateway,cueweb"}, {})
+    assert config.jwt_previous_secrets == (b"old1", b"old2")
+    assert config.jwt_audience == ("gateway", "cueweb")
+    assert config.describe()["JWT_PREVIOUS_SECRETS"] == REDACTED
+
+
+def test_short_secrets_are_reported():
+    """Secrets under 32 bytes are named for the start-up warning; long ones are not."""
+    from opencue_gateway.config import short_secrets
+
+    config = load_config({"JWT_SECRET": "short", "JWT_PREVIOUS_SECRETS": "x" * 40 + ",tiny"}, {})
+    assert short_secrets(config) == ["JWT_SECRET", "JWT_PREVIOUS_SECRETS[1]"]
+    assert short_secrets(load_config(SECRET_ENV, {})) == []
