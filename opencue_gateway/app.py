@@ -1,15 +1,20 @@
 """The Klein application: the order of the steps of a request, and nothing else.
 
-Each step lives in its own module (auth, catalog, upstream, errors); this
-class composes them.  Every failure, expected or not, leaves through
-:meth:`GatewayApp.on_error`, which renders it with :func:`errors.render_error`.
+Each step lives in its own module (auth, ratelimit, policy, catalog,
+upstream, errors); this class composes them.  Every failure, expected or
+not, leaves through :meth:`GatewayApp.on_error`, which renders it with
+:func:`errors.write_error`.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
+import orjson
 from klein import Klein
 from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IReactorTime
@@ -20,22 +25,44 @@ from twisted.web.resource import IResource
 from opencue_gateway.audit import AuditLog
 from opencue_gateway.auth import Authenticator, Principal
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
+from opencue_gateway.compression import accepts_gzip
 from opencue_gateway.errors import INTERNAL_MESSAGE, GatewayError, write_error
+from opencue_gateway.health import Health, Probe
 from opencue_gateway.logs import logger
 from opencue_gateway.policy import Policy
+from opencue_gateway.ratelimit import RateLimiter
 from opencue_gateway.upstream import CuebotClient, RpcResult, metadata_from_headers
 
 IGNORED_FIELDS_HEADER = b"Opencue-Gateway-Ignored-Fields"
 JSON = b"application/json"
 
 
-class GatewayApp:
-    """Routes ``POST /<package>.<Service>/<Method>`` to Cuebot.
+@dataclass(frozen=True, slots=True)
+class PublicPage:
+    """A GET endpoint served without a token: content type and a function making (status, body)."""
 
-    The order matters and mirrors ARCHITECTURE.md: authenticate first (so an
-    unknown path without a token is a 401, as with the Go gateway), then
-    resolve the method, then authorize the principal's role for it, then
-    check the HTTP method, then call Cuebot.
+    content_type: bytes
+    render: Callable[[], tuple[int, bytes]]
+
+
+def _probe_page(probe: Callable[[], Probe]) -> PublicPage:
+    """A health probe as a public JSON page."""
+
+    def render() -> tuple[int, bytes]:
+        answer = probe()
+        return answer.status, orjson.dumps(answer.body)
+
+    return PublicPage(JSON, render)
+
+
+class GatewayApp:
+    """Routes ``POST /<package>.<Service>/<Method>`` to Cuebot, plus a few GET pages.
+
+    The order matters and mirrors ARCHITECTURE.md: public pages first (probes
+    carry no token), then authenticate (so an unknown path without a token is
+    a 401, as with the Go gateway) and rate-limit, then resolve the method,
+    authorize the principal's role for it, check the HTTP method, and call
+    Cuebot.  CORS preflights never get here: the site answers them.
     """
 
     app = Klein()
@@ -49,6 +76,9 @@ class GatewayApp:
         policy: Policy,
         audit: AuditLog,
         clock: IReactorTime,
+        limiter: RateLimiter | None = None,
+        health: Health | None = None,
+        described_config: dict[str, Any] | None = None,
     ) -> None:
         self._catalog = catalog
         self._cuebot = cuebot
@@ -56,20 +86,65 @@ class GatewayApp:
         self.policy = policy
         self._audit = audit
         self._clock = clock
+        self._limiter = limiter
+        self._config_body = orjson.dumps(described_config or {}, option=orjson.OPT_SORT_KEYS)
+        self.public: dict[bytes, PublicPage] = {}
+        if health is not None:
+            self.public[b"/healthz"] = _probe_page(health.live)
+            self.public[b"/readyz"] = _probe_page(health.ready)
 
     def resource(self) -> IResource:
         """The Twisted resource serving this app."""
         return self.app.resource()
 
     @app.route("/", branch=True)
-    async def rpc(self, request: IRequest) -> bytes:
-        """Authenticate, resolve and forward one RPC; answer with Cuebot's reply as JSON."""
-        principal = await self._authenticator.authenticate(
-            request.getHeader(b"authorization")
-        )
+    async def handle(self, request: IRequest) -> bytes:
+        """Serve a public page, or authenticate and forward one RPC."""
+        page = self.public.get(request.path)
+        if page is not None and request.method in (b"GET", b"HEAD"):
+            return self._serve_public(request, page)
+        principal = await self._authenticate(request)
+        if request.path == b"/config" and request.method in (b"GET", b"HEAD"):
+            request.setHeader(b"Content-Type", JSON)
+            return self._config_body
         method = self._catalog.resolve(request.path.decode("utf-8", "replace"))
         if method.read_only:
             return await self._forward(request, principal, method)
+        return await self._audited(request, principal, method)
+
+    @staticmethod
+    def _serve_public(request: IRequest, page: PublicPage) -> bytes:
+        """Write a public page with the status it chose."""
+        status, body = page.render()
+        request.setResponseCode(status)
+        request.setHeader(b"Content-Type", page.content_type)
+        request.setHeader(b"Cache-Control", b"no-store")
+        return body
+
+    async def _authenticate(self, request: IRequest) -> Principal:
+        """Log in, counting the request against the caller's rate-limit bucket.
+
+        A failed login counts against the client address, so guessing tokens
+        is throttled; a successful one against the principal's ``sub``.
+        """
+        try:
+            principal = await self._authenticator.authenticate(request.getHeader(b"authorization"))
+        except GatewayError:
+            self._rate_limit(request, f"addr:{_client_host(request)}")
+            raise
+        self._rate_limit(request, f"sub:{principal.sub}" if principal.sub
+                         else f"addr:{_client_host(request)}")
+        return principal
+
+    def _rate_limit(self, request: IRequest, key: str) -> None:
+        """Spend a token of this caller's bucket (429 when empty) and say so in headers."""
+        if self._limiter is None:
+            return
+        for name, value in self._limiter.check(key):
+            request.setHeader(name, value)
+
+    async def _audited(self, request: IRequest, principal: Principal, method: RpcMethod) -> bytes:
+        """Forward a mutating call and record it in the audit log, whatever the outcome."""
         started = self._clock.seconds()
         code = grpc.StatusCode.INTERNAL
         try:
@@ -96,11 +171,18 @@ class GatewayApp:
                 headers={"Allow": "POST"},
                 http_status=405,
             )
-        timeout = self._cuebot.deadline(request.getHeader(b"grpc-timeout"))
+        # The Cuebot call must end before HTTP_TIMEOUT cuts the connection, so
+        # that a slow Cuebot still gets a JSON 504 rather than a reset.
+        timeout = min(self._cuebot.deadline(request.getHeader(b"grpc-timeout")),
+                      request.remaining_time())
         metadata = metadata_from_headers(
-            request.requestHeaders.getAllRawHeaders(), _client_host(request), principal.sub
+            request.requestHeaders.getAllRawHeaders(), _client_host(request), principal.sub,
+            request.request_id,
         )
-        result = await self._cuebot.call(method, request.content.getvalue(), metadata, timeout)
+        result = await self._cuebot.call(
+            method, request.content.getvalue(), metadata, timeout,
+            gzip=accepts_gzip(request.getHeader(b"accept-encoding")),
+        )
         return self._write_result(request, result)
 
     @staticmethod
@@ -108,6 +190,9 @@ class GatewayApp:
         """Set the success headers; Klein writes the returned body."""
         request.setHeader(b"Content-Type", JSON)
         request.setHeader(b"Content-Length", str(len(result.body)).encode("ascii"))
+        request.setHeader(b"Vary", b"Accept-Encoding, Origin")
+        if result.gzipped:
+            request.setHeader(b"Content-Encoding", b"gzip")
         for name, value in result.headers:
             request.responseHeaders.addRawHeader(name, value)
         if result.ignored_fields:

@@ -147,6 +147,17 @@ def parse_list(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+def parse_rate(text: str) -> float:
+    """Requests per second, 0 meaning no limit."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected requests per second, like 100 or 0.5 (0 disables)") from None
+    if value < 0 or value != value or value == float("inf"):
+        raise ValueError("expected requests per second, like 100 or 0.5 (0 disables)")
+    return value
+
+
 def parse_hmac_algorithms(text: str) -> tuple[str, ...]:
     """JWT algorithms to accept: HMAC only, because the gateway verifies with a shared secret."""
     algorithms = tuple(a.upper() for a in parse_list(text))
@@ -224,6 +235,38 @@ SETTINGS: tuple[Setting, ...] = (
             "reject unknown request fields and enum names with 400 instead of ignoring them"),
     Setting("shutdown_grace", "SHUTDOWN_GRACE", "20s", parse_duration,
             "on SIGTERM, how long in-flight calls may take to finish"),
+    Setting("drain_delay", "DRAIN_DELAY", "5s", parse_duration,
+            "on SIGTERM, how long /readyz fails while requests are still served, before the "
+            "listener closes (lets load balancers stop sending)"),
+    Setting("http_timeout", "HTTP_TIMEOUT", "60s", parse_positive_duration,
+            "the longest a request may take, from its first byte to the last byte of the answer"),
+    Setting("http_idle_timeout", "HTTP_IDLE_TIMEOUT", "60s", parse_positive_duration,
+            "idle keep-alive connections are closed after this long"),
+    Setting("tls_cert_file", "TLS_CERT_FILE", None, parse_text,
+            "PEM certificate (chain) for HTTPS; with TLS_KEY_FILE the listener speaks HTTPS"),
+    Setting("tls_key_file", "TLS_KEY_FILE", None, parse_text, "PEM private key for HTTPS"),
+    Setting("cuebot_tls", "CUEBOT_TLS", "false", parse_bool,
+            "talk TLS to Cuebot (implied by CUEBOT_TLS_CA_FILE)"),
+    Setting("cuebot_tls_ca_file", "CUEBOT_TLS_CA_FILE", None, parse_text,
+            "CA certificate(s) that sign Cuebot's certificate (default: the system's)"),
+    Setting("cuebot_tls_cert_file", "CUEBOT_TLS_CERT_FILE", None, parse_text,
+            "client certificate for Cuebot (mutual TLS)"),
+    Setting("cuebot_tls_key_file", "CUEBOT_TLS_KEY_FILE", None, parse_text,
+            "client key for Cuebot (mutual TLS)"),
+    Setting("cuebot_tls_server_name", "CUEBOT_TLS_SERVER_NAME", None, parse_text,
+            "name to verify in Cuebot's certificate when it differs from the endpoint's host"),
+    Setting("cors_origins", "CORS_ORIGINS", "*", parse_list,
+            "origins allowed to call from browsers, comma-separated (* for any)"),
+    Setting("cors_headers", "CORS_HEADERS", "*", parse_list,
+            "request headers browsers may send, comma-separated (* echoes what is asked)"),
+    Setting("cors_max_age", "CORS_MAX_AGE", "10m", parse_duration,
+            "how long browsers may cache a preflight answer"),
+    Setting("rate_limit_rps", "RATE_LIMIT_RPS", "100", parse_rate,
+            "requests per second per principal (per client address for failed logins); 0: off"),
+    Setting("rate_limit_burst", "RATE_LIMIT_BURST", None, _int_parser(1, 1_000_000),
+            "requests allowed in a burst (default: twice RATE_LIMIT_RPS)"),
+    Setting("health_endpoints", "HEALTH_ENDPOINTS", "true", parse_bool,
+            "serve GET /healthz and /readyz without authentication"),
 )
 
 _BY_ATTRIBUTE = {s.attribute: s for s in SETTINGS}
@@ -255,8 +298,31 @@ class GatewayConfig:
     max_request_bytes: int
     strict_json: bool
     shutdown_grace: float
+    drain_delay: float
+    http_timeout: float
+    http_idle_timeout: float
+    tls_cert_file: str | None
+    tls_key_file: str | None
+    cuebot_tls: bool
+    cuebot_tls_ca_file: str | None
+    cuebot_tls_cert_file: str | None
+    cuebot_tls_key_file: str | None
+    cuebot_tls_server_name: str | None
+    cors_origins: tuple[str, ...]
+    cors_headers: tuple[str, ...]
+    cors_max_age: float
+    rate_limit_rps: float
+    rate_limit_burst: int | None
+    health_endpoints: bool
     sandbox: bool = False
     jwt_secret_file: str | None = None
+
+    @property
+    def uses_cuebot_tls(self) -> bool:
+        """TLS towards Cuebot: asked for, or implied by a CA or client certificate."""
+        return self.cuebot_tls or any(
+            (self.cuebot_tls_ca_file, self.cuebot_tls_cert_file, self.cuebot_tls_key_file)
+        )
 
     def describe(self) -> dict[str, Any]:
         """The effective configuration for the start-up log, with every secret redacted."""
@@ -300,6 +366,10 @@ def load_config(
     values["jwt_previous_secrets"] = tuple(
         s.encode("utf-8") for s in values["jwt_previous_secrets"] or ()
     )
+    if (values["tls_cert_file"] is None) != (values["tls_key_file"] is None):
+        raise ConfigError("TLS_CERT_FILE", "set TLS_CERT_FILE and TLS_KEY_FILE together")
+    if values["rate_limit_burst"] is None:
+        values["rate_limit_burst"] = max(1, round(2 * values["rate_limit_rps"]))
     return GatewayConfig(sandbox=sandbox, **values)
 
 

@@ -10,6 +10,7 @@ safely before that.
 
 from __future__ import annotations
 
+import datetime
 import signal
 import time
 from typing import Any
@@ -19,7 +20,7 @@ import jwt
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import CannotListenError
-from twisted.internet.task import deferLater
+from twisted.internet.task import LoopingCall, deferLater
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
@@ -36,9 +37,13 @@ from opencue_gateway.config import (
     reload_secret,
     short_secrets,
 )
+from opencue_gateway.cors import CorsPolicy
+from opencue_gateway.health import Health
 from opencue_gateway.logs import logger, set_level
 from opencue_gateway.policy import Policy, PolicyError, load_policy
-from opencue_gateway.site import GatewaySite
+from opencue_gateway.ratelimit import RateLimiter
+from opencue_gateway.site import GatewaySite, HttpLimits
+from opencue_gateway.tls import cuebot_credentials, load_server_tls
 from opencue_gateway.transcode import Transcoder
 from opencue_gateway.upstream import CuebotClient, channel_options
 
@@ -47,6 +52,8 @@ log = logger(__name__)
 # How often the drain checks for finished requests and closed connections.
 DRAIN_POLL_SECONDS = 0.05
 SANDBOX_TOKEN_LIFETIME = 24 * 3600
+# How often buckets of idle callers are dropped from the rate limiter.
+HOUSEKEEPING_SECONDS = 60
 
 
 class Options(usage.Options):
@@ -114,12 +121,13 @@ def install_signal_handlers(reactor: Any, service: GatewayService) -> None:
 
 
 class GatewayService(MultiService):
-    """Runs the gateway: thread pool, Cuebot channel, optional sandbox, HTTP listener.
+    """Runs the gateway: thread pool, Cuebot channel, optional sandbox, HTTP(S) listener.
 
-    Stopping drains instead of dropping: the listener closes first, calls in
-    flight may finish (up to SHUTDOWN_GRACE), idle connections are closed
-    after their responses are flushed, and only then do the channel, the
-    pool and the sandbox stop.
+    Stopping drains instead of dropping: /readyz fails first while requests
+    are still served (DRAIN_DELAY, so load balancers stop sending), then the
+    listener closes, calls in flight may finish (up to SHUTDOWN_GRACE), idle
+    connections are closed after their responses are flushed, and only then
+    do the channel, the pool and the sandbox stop.
     """
 
     def __init__(self, config: GatewayConfig, reactor: Any) -> None:
@@ -131,6 +139,15 @@ class GatewayService(MultiService):
         transcoder = Transcoder(strict=config.strict_json)
         transcoder.prepare(
             [m.input_type for m in self.catalog] + [m.output_type for m in self.catalog]
+        )
+        self.tls = (
+            load_server_tls(config.tls_cert_file, config.tls_key_file, _utc_now())
+            if config.tls_cert_file and config.tls_key_file else None
+        )
+        self._cuebot_credentials = (
+            cuebot_credentials(config.cuebot_tls_ca_file, config.cuebot_tls_cert_file,
+                               config.cuebot_tls_key_file)
+            if config.uses_cuebot_tls else None
         )
         self.sandbox = _sandbox_server() if config.sandbox else None
         self.pool = ThreadPool(
@@ -153,13 +170,27 @@ class GatewayService(MultiService):
             audience=config.jwt_audience,
         )
         portal = make_portal(self.checker, GatewayRealm(role_claim=config.jwt_role_claim))
+        self.health = Health(self.cuebot)
+        self.limiter = (
+            RateLimiter(config.rate_limit_rps, config.rate_limit_burst, reactor.seconds)
+            if config.rate_limit_rps > 0 else None
+        )
         self.app = GatewayApp(
             self.catalog, self.cuebot, Authenticator(portal), self._load_policy(), AuditLog(),
-            reactor,
+            reactor, limiter=self.limiter,
+            health=self.health if config.health_endpoints else None,
+            described_config=config.describe(),
         )
-        self.site = GatewaySite(self.app.resource(), max_request_bytes=config.max_request_bytes)
+        self.site = GatewaySite(
+            self.app.resource(),
+            HttpLimits(config.max_request_bytes, config.http_timeout, config.http_idle_timeout),
+            cors=CorsPolicy(config.cors_origins, config.cors_headers, int(config.cors_max_age))
+            if config.cors_origins else None,
+            reactor=reactor,
+        )
         self.port: Any = None
         self._audit_file: AuditFileObserver | None = None
+        self._housekeeping: LoopingCall | None = None
 
     def _load_policy(self) -> Policy:
         """The authorization policy from AUTH_POLICY_FILE, or allow-all without one."""
@@ -187,7 +218,12 @@ class GatewayService(MultiService):
 
     def _open_channel(self, endpoint: str) -> grpc.Channel:
         """The one long-lived channel to Cuebot, opened when the service starts."""
-        return grpc.insecure_channel(endpoint, options=channel_options(self.config))
+        options = channel_options(self.config)
+        if self._cuebot_credentials is None:
+            return grpc.insecure_channel(endpoint, options=options)
+        if self.config.cuebot_tls_server_name:
+            options.append(("grpc.ssl_target_name_override", self.config.cuebot_tls_server_name))
+        return grpc.secure_channel(endpoint, self._cuebot_credentials, options=options)
 
     def privilegedStartService(self) -> None:
         """Bind the HTTP port and open the audit file first: failures stop start-up in one line."""
@@ -200,9 +236,15 @@ class GatewayService(MultiService):
                     f"{self.config.audit_log_file!r}: {error.strerror}"
                 ) from None
         try:
-            self.port = self._reactor.listenTCP(
-                self.config.rest_port, self.site, interface=self.config.rest_host
-            )
+            if self.tls is not None:
+                self.port = self._reactor.listenSSL(
+                    self.config.rest_port, self.site, self.tls.options,
+                    interface=self.config.rest_host,
+                )
+            else:
+                self.port = self._reactor.listenTCP(
+                    self.config.rest_port, self.site, interface=self.config.rest_host
+                )
         except CannotListenError as error:
             raise SystemExit(
                 f"opencue-gateway: REST_PORT: cannot listen on "
@@ -219,13 +261,24 @@ class GatewayService(MultiService):
             self.sandbox.start()
         self.pool.start()
         self.cuebot.start(self.cuebot_endpoint)
+        if self.limiter is not None:
+            self._housekeeping = LoopingCall(self.limiter.forget_idle)
+            self._housekeeping.clock = self._reactor
+            self._housekeeping.start(HOUSEKEEPING_SECONDS, now=False)
+        self._log_start()
+
+    def _log_start(self) -> None:
+        """The start-up lines: configuration, warnings, where it listens."""
         log.info("effective configuration: {config}", config=self.config.describe())
         for name in short_secrets(self.config):
             log.warn("{name} is shorter than {size} bytes; use a long random secret "
                      "(openssl rand -base64 32)", name=name, size=MIN_SECRET_BYTES)
+        if self.tls is not None and self.tls.expires_soon(_utc_now()):
+            log.warn("the TLS certificate expires on {date}", date=f"{self.tls.not_after:%Y-%m-%d}")
         log.info(
-            "opencue-gateway listening on http://{host}:{port}, Cuebot at {endpoint} "
+            "opencue-gateway listening on {scheme}://{host}:{port}, Cuebot at {endpoint} "
             "({count} methods)",
+            scheme="https" if self.tls else "http",
             host=self.config.rest_host, port=self.port.getHost().port,
             endpoint=self.cuebot_endpoint, count=len(self.catalog),
         )
@@ -249,7 +302,12 @@ class GatewayService(MultiService):
 
     @inlineCallbacks
     def stopService(self) -> Any:
-        """Drain: stop accepting, finish in-flight calls, flush, then release everything."""
+        """Drain: fail /readyz, keep serving for DRAIN_DELAY, stop accepting, finish, release."""
+        self.health.draining = True
+        if self.config.drain_delay > 0:
+            log.info("draining: /readyz now fails; still serving for {delay}s",
+                     delay=self.config.drain_delay)
+            yield deferLater(self._reactor, self.config.drain_delay, lambda: None)
         log.info("stopping: no longer accepting connections")
         deadline = self._reactor.seconds() + self.config.shutdown_grace
         if self.port is not None:
@@ -260,14 +318,20 @@ class GatewayService(MultiService):
         if self.site.active_requests:
             log.warn("{count} requests were still running after SHUTDOWN_GRACE",
                      count=self.site.active_requests)
+        self._release()
+        yield super().stopService()
+        log.info("stopped")
+
+    def _release(self) -> None:
+        """Close the channel, stop the pool, the sandbox, the timers and the audit file."""
+        if self._housekeeping is not None and self._housekeeping.running:
+            self._housekeeping.stop()
         self.cuebot.stop()
         self.pool.stop()
         if self.sandbox is not None:
             self.sandbox.stop(grace=0)
         if self._audit_file is not None:
             stop_audit_file(self._audit_file)
-        yield super().stopService()
-        log.info("stopped")
 
     def _wait_until(self, condition: Any, deadline: float) -> Deferred[None]:
         """Poll ``condition`` on the reactor clock until it holds or ``deadline`` passes."""
@@ -279,3 +343,7 @@ class GatewayService(MultiService):
 
         return poll()
 
+
+def _utc_now() -> datetime.datetime:
+    """Now, for certificate dates."""
+    return datetime.datetime.now(datetime.UTC)

@@ -1,85 +1,51 @@
-"""The HTTP layer under the Klein app: limits that must act before a body is read.
+"""The HTTP edge under the Klein app: what must act on every request, before any route.
 
-A body larger than MAX_REQUEST_BYTES is refused with 413 as soon as its
-Content-Length (or, for chunked uploads, its running total) passes the limit,
-before it is buffered, so a huge upload costs neither memory nor disk.
-Bodies are kept in memory (never Twisted's temporary files): the limit
-bounds them, and the reactor thread must not do disk I/O.
+- Body size: a body larger than MAX_REQUEST_BYTES is refused with 413 as
+  soon as its Content-Length (or, chunked, its running total) passes the
+  limit, before it is buffered.  Bodies are kept in memory, never in
+  Twisted's temporary files: the limit bounds them, and the reactor thread
+  must not do disk I/O.
+- Time: HTTP_TIMEOUT bounds a whole request from its first line to its last
+  byte (a client that sends half a body and stalls is cut off with 408), and
+  HTTP_IDLE_TIMEOUT closes idle keep-alive connections.
+- Request ids: ``X-Request-Id`` is taken from the client when sane, generated
+  otherwise, and echoed on every response.
+- CORS: preflights are answered here, before authentication; actual
+  responses get the CORS headers (see cors.py).
+- Draining: the site counts requests in progress and open connections, so a
+  graceful stop can wait for answers and then close idle connections.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
 
 import grpc
+from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
+from opencue_gateway.cors import CorsPolicy
 from opencue_gateway.errors import GatewayError, render_error, write_error
 
+REQUEST_ID_HEADER = b"X-Request-Id"
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}\Z")
+_METADATA_HEADER = re.compile(r"grpc-(metadata|trailer)-", re.IGNORECASE)
 
-class GatewayRequest(Request):
-    """A request that enforces the site's body-size limit while the body arrives."""
 
-    _received = 0
-    _refused = False
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """The HTTP-level limits of a site."""
 
-    def gotLength(self, length: int | None) -> None:
-        """Refuse a declared body over the limit before any of it is read."""
-        self.content = io.BytesIO()
-        if length is not None and length > self._limit():
-            # No "100 Continue" for a body we will not take (HTTPChannel sends
-            # it right after this method when the client asked for it).
-            self.requestHeaders.removeHeader(b"expect")
-            self._refuse()
-
-    def handleContentChunk(self, data: bytes) -> None:
-        """Count chunked bodies as they come and stop at the limit."""
-        if self._refused:
-            return
-        self._received += len(data)
-        if self._received > self._limit():
-            self._refuse()
-            return
-        self.content.write(data)
-
-    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
-        """Skip processing of a refused request; its answer is already on the wire."""
-        if self._refused:
-            return
-        self.channel.site.request_started(self)
-        super().requestReceived(command, path, version)
-
-    def _limit(self) -> int:
-        """The limit configured on the site this request arrived at."""
-        return self.channel.site.max_request_bytes
-
-    def _refuse(self) -> None:
-        """Write a 413 in the gateway's JSON error shape and close the connection.
-
-        The response is written raw because the request has not been parsed
-        far enough for Twisted's response machinery, and the connection must
-        close: the rest of the body is still on its way.
-        """
-        self._refused = True
-        error = render_error(
-            GatewayError(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
-                f"the request body is larger than the {self._limit()}-byte limit "
-                "(MAX_REQUEST_BYTES)",
-                http_status=413,
-            )
-        )
-        head = (
-            f"HTTP/1.1 {error.status} Payload Too Large\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(error.body)}\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        self.channel.transport.write(head.encode("ascii") + error.body)
-        self.channel.loseConnection()
+    max_request_bytes: int
+    request_timeout: float
+    idle_timeout: float
 
 
 class ErrorResource(Resource):
@@ -94,6 +60,170 @@ class ErrorResource(Resource):
     def render(self, request: Request) -> bytes:
         """Write the status, headers and JSON body of the error."""
         return write_error(request, self._error)
+
+
+class GatewayRequest(Request):
+    """A request that enforces the site's limits while it arrives, and carries an id."""
+
+    _received = 0
+    _refused = False
+    _timed_out = False
+    _cors_origin: str | None = None
+
+    def __init__(self, channel: HTTPChannel, *args: Any, **kwargs: Any) -> None:
+        super().__init__(channel, *args, **kwargs)
+        self.request_id = ""
+        site = channel.site
+        self._deadline: IDelayedCall | None = site.reactor.callLater(
+            site.limits.request_timeout, self._expire
+        )
+        self.notifyFinish().addBoth(self._stop_deadline)
+
+    def remaining_time(self) -> float:
+        """Seconds left of HTTP_TIMEOUT, so the Cuebot call can end before the request must."""
+        if self._deadline is None or not self._deadline.active():
+            return 0.0
+        return max(0.0, self._deadline.getTime() - self.channel.site.reactor.seconds())
+
+    def gotLength(self, length: int | None) -> None:
+        """Refuse a declared body over the limit before any of it is read."""
+        self.content = io.BytesIO()
+        if length is not None and length > self._limit():
+            # No "100 Continue" for a body we will not take (HTTPChannel sends
+            # it right after this method when the client asked for it).
+            self.requestHeaders.removeHeader(b"expect")
+            self._refuse_too_large()
+
+    def handleContentChunk(self, data: bytes) -> None:
+        """Count chunked bodies as they come and stop at the limit."""
+        if self._refused:
+            return
+        self._received += len(data)
+        if self._received > self._limit():
+            self._refuse_too_large()
+            return
+        self.content.write(data)
+
+    def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
+        """Skip processing of a refused request; its answer is already on the wire."""
+        if self._refused:
+            return
+        self.channel.site.request_started(self)
+        super().requestReceived(command, path, version)
+
+    def process(self) -> None:
+        """Give the request its id, answer CORS preflights, then let the resource render."""
+        self.request_id = self._pick_request_id()
+        self.setHeader(REQUEST_ID_HEADER, self.request_id)
+        cors = self.channel.site.cors
+        if cors is not None:
+            origin = self._header_text(b"origin")
+            if cors.is_preflight(self.method, origin,
+                                 self._header_text(b"access-control-request-method")):
+                self._answer_preflight(cors, origin)
+                return
+            self._cors_origin = origin
+            for name, value in cors.response_headers(origin):
+                self.setHeader(name, value)
+        super().process()
+
+    def write(self, data: bytes) -> None:
+        """Before the headers go out, let browsers read Cuebot's metadata headers too.
+
+        After a timeout answer, a late answer from the route is dropped.
+        """
+        if self._timed_out:
+            return
+        cors = self.channel.site.cors
+        if not self.startedWriting and cors is not None and self._cors_origin:
+            names = [n.decode("latin-1") for n, _ in self.responseHeaders.getAllRawHeaders()]
+            metadata = [name for name in names if _METADATA_HEADER.match(name)]
+            if metadata:
+                for name, value in cors.response_headers(self._cors_origin, metadata):
+                    self.setHeader(name, value)
+        super().write(data)
+
+    def _answer_preflight(self, cors: CorsPolicy, origin: str | None) -> None:
+        """204 with the preflight headers (none for a disallowed origin), no body, no login."""
+        self.setResponseCode(204)
+        for name, value in cors.preflight_headers(
+            origin, self._header_text(b"access-control-request-headers")
+        ):
+            self.setHeader(name, value)
+        self.finish()
+
+    def _header_text(self, name: bytes) -> str | None:
+        value = self.getHeader(name)
+        return value.decode("latin-1") if value is not None else None
+
+    def _pick_request_id(self) -> str:
+        """The client's X-Request-Id when it is short and plain, else a new one."""
+        given = self.getHeader(REQUEST_ID_HEADER)
+        if given is not None and _SANE_REQUEST_ID.match(given):
+            return given.decode("ascii")
+        return uuid.uuid4().hex
+
+    def _limit(self) -> int:
+        """The limit configured on the site this request arrived at."""
+        return self.channel.site.limits.max_request_bytes
+
+    def _refuse_too_large(self) -> None:
+        """413 in the gateway's JSON error shape, then close: more body is still coming."""
+        self._refused = True
+        self._respond_and_close(GatewayError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"the request body is larger than the {self._limit()}-byte limit "
+            "(MAX_REQUEST_BYTES)",
+            http_status=413,
+        ), "Payload Too Large")
+
+    def _expire(self) -> None:
+        """HTTP_TIMEOUT passed: answer 408 or 504 if nothing was written yet, else cut it off.
+
+        408 while the request is still arriving; 504 while it is being
+        processed (the route's own answer, when it comes, is then dropped);
+        a connection whose answer is half written is aborted.
+        """
+        self._deadline = None
+        if self.finished or self._disconnected:
+            return
+        if self.startedWriting:
+            self.channel.transport.abortConnection()
+        elif not self.channel.site.is_processing(self):
+            self._refused = True
+            self._respond_and_close(GatewayError(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                "the request was not received within HTTP_TIMEOUT",
+                http_status=408,
+            ), "Request Timeout")
+        else:
+            body = write_error(self, GatewayError(
+                grpc.StatusCode.DEADLINE_EXCEEDED, "the request took longer than HTTP_TIMEOUT"))
+            super().write(body)
+            self.finish()
+            self._timed_out = True
+
+    def _respond_and_close(self, error: GatewayError, reason: str) -> None:
+        """Write a complete error response by hand and close the connection.
+
+        Written raw because the request may not be parsed far enough for
+        Twisted's response machinery.
+        """
+        rendered = render_error(error)
+        head = (
+            f"HTTP/1.1 {rendered.status} {reason}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(rendered.body)}\r\n"
+            "Connection: close\r\n\r\n"
+        )
+        self.channel.transport.write(head.encode("ascii") + rendered.body)
+        self.channel.loseConnection()
+
+    def _stop_deadline(self, result: object) -> None:
+        """The request is over (answered or disconnected): no timeout any more."""
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
 
 
 class GatewayChannel(HTTPChannel):
@@ -111,7 +241,7 @@ class GatewayChannel(HTTPChannel):
 
 
 class GatewaySite(Site):
-    """A Site carrying the gateway's HTTP limits, and what a graceful stop needs to know.
+    """A Site carrying the gateway's HTTP limits and CORS policy, and what a drain needs.
 
     ``active_requests`` counts requests being processed (received, not yet
     finished) and ``channels`` holds open connections, so a drain can wait
@@ -121,11 +251,23 @@ class GatewaySite(Site):
     requestFactory = GatewayRequest
     protocol = GatewayChannel
 
-    def __init__(self, resource: IResource, max_request_bytes: int) -> None:
-        super().__init__(resource)
-        self.max_request_bytes = max_request_bytes
-        self.active_requests = 0
+    def __init__(
+        self, resource: IResource, limits: HttpLimits, cors: CorsPolicy | None, reactor: Any
+    ) -> None:
+        super().__init__(resource, timeout=limits.idle_timeout, reactor=reactor)
+        self.limits = limits
+        self.cors = cors
         self.channels: set[GatewayChannel] = set()
+        self._processing: set[GatewayRequest] = set()
+
+    @property
+    def active_requests(self) -> int:
+        """Requests received in full and not yet answered."""
+        return len(self._processing)
+
+    def is_processing(self, request: GatewayRequest) -> bool:
+        """Has this request been received in full (so a route is working on it)?"""
+        return request in self._processing
 
     def getResourceFor(self, request: Request) -> IResource:
         """Answer URLs Klein cannot decode with the gateway's JSON 400, not Klein's text one."""
@@ -138,14 +280,10 @@ class GatewaySite(Site):
             )
         return super().getResourceFor(request)
 
-    def request_started(self, request: Request) -> None:
+    def request_started(self, request: GatewayRequest) -> None:
         """Count a request until it finishes or its connection is lost."""
-        self.active_requests += 1
-        request.notifyFinish().addBoth(self._request_done)
-
-    def _request_done(self, result: object) -> None:
-        """One fewer request in progress (the result, even a lost connection, is not ours)."""
-        self.active_requests -= 1
+        self._processing.add(request)
+        request.notifyFinish().addBoth(lambda _: self._processing.discard(request))
 
     def close_idle_connections(self) -> None:
         """Close every connection once its pending writes are flushed."""

@@ -23,6 +23,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
+from opencue_gateway.compression import maybe_gzip
 from opencue_gateway.config import GatewayConfig
 from opencue_gateway.errors import GatewayError
 from opencue_gateway.transcode import Transcoder
@@ -35,6 +36,7 @@ CREDENTIAL_KEYS = frozenset({"authorization", "cookie"})
 METADATA_PREFIX = b"grpc-metadata-"
 # Who made the call, for Cuebot-side logs (COMPATIBILITY.md section 6).
 PRINCIPAL_KEY = "opencue-gateway-sub"
+REQUEST_ID_KEY = "x-request-id"
 
 _GRPC_TIMEOUT = re.compile(rb"(\d{1,8})([HMSmun])\Z")
 _TIMEOUT_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
@@ -92,19 +94,23 @@ def metadata_from_headers(
     headers: Iterable[tuple[bytes, Sequence[bytes]]],
     client_address: str | None,
     principal_sub: str,
+    request_id: str = "",
 ) -> Metadata:
     """The gRPC metadata for a request (COMPATIBILITY.md section 6).
 
     ``Grpc-Metadata-<key>`` headers become ``<key>``; ``-bin`` keys carry
     base64 in HTTP and bytes in gRPC.  X-Forwarded-For gains the client's
     address, X-Forwarded-Host is the Host header, and the caller's ``sub``
-    is added.  Credentials and gRPC's reserved ``grpc-*`` keys never pass.
+    is added, and so is the request id.  Credentials and gRPC's reserved
+    ``grpc-*`` keys never pass.
     """
     metadata: list[tuple[str, str | bytes]] = []
     forwarded_for: list[str] = []
     host = None
     for raw_name, values in headers:
         name = raw_name.lower()
+        if name == b"x-request-id":
+            continue
         if name == b"x-forwarded-for":
             forwarded_for.extend(v.decode("latin-1").strip() for v in values)
         elif name == b"host":
@@ -122,6 +128,8 @@ def metadata_from_headers(
         metadata.append(("x-forwarded-host", host))
     if principal_sub:
         metadata.append((PRINCIPAL_KEY, principal_sub))
+    if request_id:
+        metadata.append((REQUEST_ID_KEY, request_id))
     return tuple(metadata)
 
 
@@ -171,6 +179,7 @@ class RpcResult:
     body: bytes
     headers: list[tuple[str, str]]
     ignored_fields: tuple[str, ...]
+    gzipped: bool = False
 
 
 class CuebotClient:
@@ -202,13 +211,34 @@ class CuebotClient:
         self._max_pending = max_pending
         self.pending = 0
         self.endpoint = ""
+        self.state: grpc.ChannelConnectivity | None = None
         self._channel: grpc.Channel | None = None
+        self._connecting: grpc.Future | None = None
         self._callables: dict[str, grpc.UnaryUnaryMultiCallable] = {}
+
+    @property
+    def accepting(self) -> bool:
+        """Is there room for one more call (in the pool or its bounded queue)?"""
+        return self._channel is not None and self.pending < self._max_pending
+
+    def _track_state(self, state: grpc.ChannelConnectivity) -> None:
+        """grpc's thread reports connectivity; one attribute write, read by /readyz."""
+        self.state = state
+
+    def connect(self) -> None:
+        """Ask an idle or failed channel to (re)connect now, not at the next call.
+
+        One attempt is kept in flight at a time, so a Cuebot that stays down
+        for days does not pile up waiters.
+        """
+        if self._channel is not None and (self._connecting is None or self._connecting.done()):
+            self._connecting = grpc.channel_ready_future(self._channel)
 
     def start(self, endpoint: str) -> None:
         """Open the long-lived channel and one callable per method."""
         self.endpoint = endpoint
         self._channel = self._channel_factory(endpoint)
+        self._channel.subscribe(self._track_state, try_to_connect=True)
         self._callables = {
             method.path: self._channel.unary_unary(
                 method.path,
@@ -221,7 +251,10 @@ class CuebotClient:
     def stop(self) -> None:
         """Close the channel; calls still running fail with CANCELLED."""
         self._callables = {}
+        if self._connecting is not None:
+            self._connecting.cancel()
         if self._channel is not None:
+            self._channel.unsubscribe(self._track_state)
             self._channel.close()
             self._channel = None
 
@@ -232,7 +265,8 @@ class CuebotClient:
         return min(self._default_timeout, parse_grpc_timeout(header))
 
     def call(
-        self, method: RpcMethod, body: bytes, metadata: Metadata, timeout: float
+        self, method: RpcMethod, body: bytes, metadata: Metadata, timeout: float,
+        gzip: bool = False,
     ) -> Deferred[RpcResult]:
         """Decode, call and encode in a worker thread; fire on the reactor with the result."""
         if self.pending >= self._max_pending:
@@ -248,7 +282,7 @@ class CuebotClient:
             self._reactor.callFromThread(self._deliver, result, success, value)
 
         self._pool.callInThreadWithCallback(
-            on_done, self._invoke, method, body, metadata, timeout
+            on_done, self._invoke, method, body, metadata, timeout, gzip
         )
         return result
 
@@ -263,7 +297,7 @@ class CuebotClient:
             result.errback(value if isinstance(value, Failure) else Failure(value))
 
     def _invoke(
-        self, method: RpcMethod, body: bytes, metadata: Metadata, timeout: float
+        self, method: RpcMethod, body: bytes, metadata: Metadata, timeout: float, gzip: bool
     ) -> RpcResult:
         """The worker's whole job; runs in a pool thread, never on the reactor."""
         decoded = self._transcoder.decode(method.input_type, body)
@@ -278,10 +312,12 @@ class CuebotClient:
             )
         except grpc.RpcError as error:
             raise self._upstream_error(error, timeout) from None
+        encoded, gzipped = maybe_gzip(self._transcoder.encode(reply), gzip)
         return RpcResult(
-            body=self._transcoder.encode(reply),
+            body=encoded,
             headers=response_headers(call.initial_metadata(), call.trailing_metadata()),
             ignored_fields=decoded.ignored_fields,
+            gzipped=gzipped,
         )
 
     def _upstream_error(self, error: grpc.RpcError, timeout: float) -> GatewayError:

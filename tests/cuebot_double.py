@@ -71,8 +71,14 @@ class CuebotDouble:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> CuebotDouble:
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+    def start(self, port: int = 0,
+              credentials: grpc.ServerCredentials | None = None) -> CuebotDouble:
+        """Listen on 127.0.0.1 (a given port, to come back where it was), optionally with TLS."""
+        address = f"127.0.0.1:{port}"
+        if credentials is None:
+            self.port = self._server.add_insecure_port(address)
+        else:
+            self.port = self._server.add_secure_port(address, credentials)
         self._server.start()
         return self
 

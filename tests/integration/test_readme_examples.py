@@ -114,9 +114,13 @@ async def test_unknown_ids_are_404_with_cuebot_wording(sandbox_gateway):
 
 
 @pytest_twisted.ensureDeferred
-async def test_unimplemented_sandbox_methods_are_501(sandbox_gateway):
+async def test_unimplemented_sandbox_methods_are_501(sandbox_gateway, catalog):
     """Methods the sandbox lacks answer 501 naming the method."""
-    response = await sandbox_gateway.post("/job.JobInterface/SetMaxRetries",
-                                          f'{{"job": {{"id": "{JOB}"}}, "max_retries": 3}}')
+    from opencue_gateway.sandbox.handlers import HANDLERS
+
+    missing = sorted(m.path for m in catalog if m.path not in HANDLERS)
+    if not missing:
+        pytest.skip("the sandbox implements every method")
+    response = await sandbox_gateway.post(missing[0], "{}")
     assert response.status == 501
-    assert "job.JobInterface/SetMaxRetries" in response.json()["message"]
+    assert missing[0][1:] in response.json()["message"]

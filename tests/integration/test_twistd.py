@@ -32,6 +32,7 @@ def run_twistd(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.Po
     """Start the gateway under twistd with output captured to a file."""
     log = (tmp_path / "twistd.log").open("wb")
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "CUEBOT_"))}
+    full_env.update({"DRAIN_DELAY": "0s", "RATE_LIMIT_RPS": "0"})
     full_env.update(env)
     return subprocess.Popen(
         [*TWISTD, "-n", "--pidfile=", "opencue-gateway", "--rest-host", "127.0.0.1",
@@ -186,3 +187,35 @@ async def test_sandbox_mode_prints_a_working_token(tmp_path, start_gateway):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest_twisted.ensureDeferred
+async def test_drain_completes_50_in_flight_requests(tmp_path, cuebot, start_gateway):
+    """SIGTERM with 50 calls in flight: /readyz fails, new requests are still served during
+    DRAIN_DELAY, all 50 complete with 200, then connections are refused and the exit is 0."""
+    cuebot.behave("/show.ShowInterface/GetShows", delay=2.0)
+    process = run_twistd(tmp_path, {"JWT_SECRET": SECRET, "CUEBOT_ENDPOINT": cuebot.address,
+                                    "DRAIN_DELAY": "1s", "SHUTDOWN_GRACE": "15s"})
+    try:
+        port = await wait_for_port(process, tmp_path)
+        client = start_gateway(CUEBOT_ENDPOINT=cuebot.address)
+        client.url = f"http://127.0.0.1:{port}"
+        assert (await client.request("GET", "/readyz", None)).status == 200
+        in_flight = [ensureDeferred(client.post("/show.ShowInterface/GetShows"))
+                     for _ in range(50)]
+        await deferLater(reactor, 0.5, lambda: None)
+        process.send_signal(signal.SIGTERM)
+        await deferLater(reactor, 0.3, lambda: None)
+        assert (await client.request("GET", "/readyz", None)).status == 503
+        during = await client.post("/show.ShowInterface/FindShow", '{"name": "x"}')
+        assert during.status == 200
+        responses = [await d for d in in_flight]
+        assert [r.status for r in responses] == [200] * 50
+        assert await wait_for_exit(process, 20) == 0
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert len([r for r in cuebot.received if r.path.endswith("/GetShows")]) == 50

@@ -1,0 +1,53 @@
+"""Liveness and readiness, for load balancers and Kubernetes probes.
+
+``/healthz`` says the process is alive and serving HTTP.  ``/readyz`` says
+whether it should get traffic: the Cuebot channel is connected, the worker
+pool has room, and the gateway is not draining.  Both answer small JSON and
+nothing sensitive (no endpoint, no configuration).  They are public because
+a probe has no token, and can be turned off with HEALTH_ENDPOINTS=false.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from opencue_gateway.upstream import CuebotClient
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A probe's answer: HTTP status and JSON-able body."""
+
+    status: int
+    body: dict[str, object]
+
+
+class Health:
+    """Answers the probes; the service flips ``draining`` on SIGTERM."""
+
+    def __init__(self, cuebot: CuebotClient) -> None:
+        self._cuebot = cuebot
+        self.draining = False
+
+    @staticmethod
+    def live() -> Probe:
+        """Alive whenever the reactor can answer at all."""
+        return Probe(200, {"status": "ok"})
+
+    def ready(self) -> Probe:
+        """Ready to serve, or 503 with the reasons why not."""
+        reasons = []
+        if self.draining:
+            reasons.append("draining: the gateway is shutting down")
+        state = self._cuebot.state
+        if state != grpc.ChannelConnectivity.READY:
+            reasons.append(f"cuebot channel is {state.name if state else 'not started'}")
+            # An idle or failed channel only reconnects when asked; a probe asks.
+            self._cuebot.connect()
+        if not self._cuebot.accepting:
+            reasons.append("the worker queue is full")
+        if reasons:
+            return Probe(503, {"status": "unavailable", "reasons": reasons})
+        return Probe(200, {"status": "ready"})
