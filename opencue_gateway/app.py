@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import grpc
 import orjson
@@ -27,10 +26,11 @@ from opencue_gateway.auth import Authenticator, Principal
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.compression import accepts_gzip
 from opencue_gateway.errors import INTERNAL_MESSAGE, GatewayError, write_error
-from opencue_gateway.health import Health, Probe
+from opencue_gateway.health import Probe
 from opencue_gateway.logs import logger
 from opencue_gateway.policy import Policy
 from opencue_gateway.ratelimit import RateLimiter
+from opencue_gateway.tracing import TRACE_HEADERS, OtelTracing
 from opencue_gateway.upstream import CuebotClient, RpcResult, metadata_from_headers
 
 IGNORED_FIELDS_HEADER = b"Opencue-Gateway-Ignored-Fields"
@@ -38,21 +38,28 @@ JSON = b"application/json"
 
 
 @dataclass(frozen=True, slots=True)
-class PublicPage:
-    """A GET endpoint served without a token: content type and a function making (status, body)."""
+class Page:
+    """A GET endpoint of the gateway's own: its metrics label, content type, and
+    a function making (status, body)."""
 
+    label: str
     content_type: bytes
     render: Callable[[], tuple[int, bytes]]
 
 
-def _probe_page(probe: Callable[[], Probe]) -> PublicPage:
-    """A health probe as a public JSON page."""
+def probe_page(label: str, probe: Callable[[], Probe]) -> Page:
+    """A health probe as a JSON page."""
 
     def render() -> tuple[int, bytes]:
         answer = probe()
         return answer.status, orjson.dumps(answer.body)
 
-    return PublicPage(JSON, render)
+    return Page(label, JSON, render)
+
+
+def static_page(label: str, content_type: bytes, body: bytes) -> Page:
+    """A page whose body never changes (the configuration, the API description)."""
+    return Page(label, content_type, lambda: (200, body))
 
 
 class GatewayApp:
@@ -77,8 +84,9 @@ class GatewayApp:
         audit: AuditLog,
         clock: IReactorTime,
         limiter: RateLimiter | None = None,
-        health: Health | None = None,
-        described_config: dict[str, Any] | None = None,
+        public: dict[bytes, Page] | None = None,
+        private: dict[bytes, Page] | None = None,
+        tracing: OtelTracing | None = None,
     ) -> None:
         self._catalog = catalog
         self._cuebot = cuebot
@@ -87,11 +95,11 @@ class GatewayApp:
         self._audit = audit
         self._clock = clock
         self._limiter = limiter
-        self._config_body = orjson.dumps(described_config or {}, option=orjson.OPT_SORT_KEYS)
-        self.public: dict[bytes, PublicPage] = {}
-        if health is not None:
-            self.public[b"/healthz"] = _probe_page(health.live)
-            self.public[b"/readyz"] = _probe_page(health.ready)
+        self._tracing = tracing
+        # Pages served to anyone (probes, metrics, the API description) and
+        # pages served to any authenticated caller (the configuration).
+        self.public = dict(public or {})
+        self.private = dict(private or {})
 
     def resource(self) -> IResource:
         """The Twisted resource serving this app."""
@@ -99,27 +107,45 @@ class GatewayApp:
 
     @app.route("/", branch=True)
     async def handle(self, request: IRequest) -> bytes:
-        """Serve a public page, or authenticate and forward one RPC."""
+        """Serve one of the gateway's pages, or authenticate and forward one RPC."""
+        is_get = request.method in (b"GET", b"HEAD")
         page = self.public.get(request.path)
-        if page is not None and request.method in (b"GET", b"HEAD"):
-            return self._serve_public(request, page)
+        if page is not None and is_get:
+            return self._serve(request, page)
+        if self._tracing is not None:
+            self._start_trace(request)
         principal = await self._authenticate(request)
-        if request.path == b"/config" and request.method in (b"GET", b"HEAD"):
-            request.setHeader(b"Content-Type", JSON)
-            return self._config_body
+        request.principal_sub = principal.sub
+        page = self.private.get(request.path)
+        if page is not None and is_get:
+            return self._serve(request, page)
         method = self._catalog.resolve(request.path.decode("utf-8", "replace"))
+        request.rpc_label = method.path[1:]
         if method.read_only:
             return await self._forward(request, principal, method)
         return await self._audited(request, principal, method)
 
     @staticmethod
-    def _serve_public(request: IRequest, page: PublicPage) -> bytes:
-        """Write a public page with the status it chose."""
+    def _serve(request: IRequest, page: Page) -> bytes:
+        """Write one of the gateway's pages with the status it chose."""
+        request.rpc_label = page.label
         status, body = page.render()
         request.setResponseCode(status)
         request.setHeader(b"Content-Type", page.content_type)
         request.setHeader(b"Cache-Control", b"no-store")
         return body
+
+    def _start_trace(self, request: IRequest) -> None:
+        """Open the request's server span; it closes with the request's final status."""
+        assert self._tracing is not None
+        headers = {name.decode("latin-1").lower(): values[0].decode("latin-1")
+                   for name, values in request.requestHeaders.getAllRawHeaders()
+                   if name.lower() in TRACE_HEADERS}
+        span = self._tracing.start_request(
+            f"{request.method.decode('latin-1')} {request.path.decode('latin-1')[:100]}", headers)
+        request.trace_span = span
+        request.notifyFinish().addBoth(
+            lambda _: self._tracing.end_request(span, request.code, request.rpc_label))
 
     async def _authenticate(self, request: IRequest) -> Principal:
         """Log in, counting the request against the caller's rate-limit bucket.
@@ -175,14 +201,27 @@ class GatewayApp:
         # that a slow Cuebot still gets a JSON 504 rather than a reset.
         timeout = min(self._cuebot.deadline(request.getHeader(b"grpc-timeout")),
                       request.remaining_time())
+        span, trace_context = None, None
+        if self._tracing is not None:
+            span, trace_context = self._tracing.start_call(request.trace_span, method.path)
         metadata = metadata_from_headers(
             request.requestHeaders.getAllRawHeaders(), _client_host(request), principal.sub,
-            request.request_id,
+            request.request_id, trace_context,
         )
-        result = await self._cuebot.call(
-            method, request.content.getvalue(), metadata, timeout,
-            gzip=accepts_gzip(request.getHeader(b"accept-encoding")),
-        )
+        code = grpc.StatusCode.INTERNAL
+        try:
+            result = await self._cuebot.call(
+                method, request.content.getvalue(), metadata, timeout,
+                gzip=accepts_gzip(request.getHeader(b"accept-encoding")),
+            )
+            code = grpc.StatusCode.OK
+        except GatewayError as error:
+            code = error.code
+            raise
+        finally:
+            if span is not None:
+                self._tracing.end_call(span, code)
+        request.grpc_code = 0
         return self._write_result(request, result)
 
     @staticmethod
@@ -209,6 +248,8 @@ class GatewayApp:
             error = GatewayError(
                 grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE.format(incident=incident)
             )
+        request.grpc_code = error.code.value[0]
+        request.failure_kind = error.kind
         if request.startedWriting:
             # Half a response is already out; a second one would corrupt the stream.
             request.channel.transport.abortConnection()

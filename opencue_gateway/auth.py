@@ -73,10 +73,11 @@ class TokenRejected(UnauthorizedLogin):
     without an ``error`` attribute.
     """
 
-    def __init__(self, reason: str, token_sent: bool = True) -> None:
+    def __init__(self, reason: str, token_sent: bool = True, kind: str = "invalid") -> None:
         super().__init__(reason)
         self.reason = reason
         self.token_sent = token_sent
+        self.kind = "missing" if not token_sent else kind
 
 
 def bearer_from_header(header: bytes | None) -> BearerToken:
@@ -111,26 +112,29 @@ def challenge(rejection: TokenRejected) -> str:
 _SAFE_ALG = re.compile(r"[A-Za-z0-9+_-]{1,16}\Z")
 
 
-def _reason(error: jwt.PyJWTError, token: str, algorithms: Sequence[str]) -> str:
-    """Say what was wrong with a token in words safe to send back."""
+def _rejection(error: jwt.PyJWTError, token: str, algorithms: Sequence[str]) -> TokenRejected:
+    """Say what was wrong with a token, in words safe to send back and a word for metrics."""
     if isinstance(error, jwt.ExpiredSignatureError):
-        return "the token has expired"
+        return TokenRejected("the token has expired", kind="expired")
     if isinstance(error, jwt.MissingRequiredClaimError):
-        return f"the token has no {error.claim!r} claim"
+        return TokenRejected(f"the token has no {error.claim!r} claim", kind="claims")
     if isinstance(error, jwt.ImmatureSignatureError):
         claim = "iat" if "iat" in str(error) else "nbf"
-        return f"the token is not valid yet ({claim} is in the future)"
+        return TokenRejected(f"the token is not valid yet ({claim} is in the future)",
+                             kind="not_yet_valid")
     if isinstance(error, jwt.InvalidSignatureError):
-        return "the token signature is invalid"
+        return TokenRejected("the token signature is invalid", kind="signature")
     if isinstance(error, jwt.InvalidAlgorithmError):
         alg = _header_alg(token)
         shown = repr(alg) if isinstance(alg, str) and _SAFE_ALG.match(alg) else "its algorithm"
-        return f"the token's algorithm {shown} is not accepted (accepted: {', '.join(algorithms)})"
+        return TokenRejected(
+            f"the token's algorithm {shown} is not accepted (accepted: {', '.join(algorithms)})",
+            kind="algorithm")
     if isinstance(error, jwt.InvalidIssuerError):
-        return "the token's issuer is not accepted"
+        return TokenRejected("the token's issuer is not accepted", kind="claims")
     if isinstance(error, jwt.InvalidAudienceError):
-        return "the token's audience is not accepted"
-    return "the token is not a well-formed JWT"
+        return TokenRejected("the token's audience is not accepted", kind="claims")
+    return TokenRejected("the token is not a well-formed JWT", kind="malformed")
 
 
 def _header_alg(token: str) -> object:
@@ -192,7 +196,8 @@ class JWTChecker:
         """Verify the token and return its claims, or raise :class:`TokenRejected`."""
         token = credentials.token
         if len(token) > MAX_TOKEN_BYTES:
-            raise TokenRejected(f"the token is larger than {MAX_TOKEN_BYTES} bytes")
+            raise TokenRejected(f"the token is larger than {MAX_TOKEN_BYTES} bytes",
+                                kind="too_large")
         last_error: jwt.PyJWTError | None = None
         for secret in self._secrets:
             try:
@@ -208,9 +213,9 @@ class JWTChecker:
             except jwt.InvalidSignatureError as error:
                 last_error = error
             except jwt.PyJWTError as error:
-                raise TokenRejected(_reason(error, token, self._algorithms)) from None
+                raise _rejection(error, token, self._algorithms) from None
         assert last_error is not None
-        raise TokenRejected(_reason(last_error, token, self._algorithms))
+        raise _rejection(last_error, token, self._algorithms)
 
 
 @implementer(IRealm)
@@ -263,6 +268,7 @@ class Authenticator:
                 grpc.StatusCode.UNAUTHENTICATED,
                 rejection.reason,
                 headers={"WWW-Authenticate": challenge(rejection)},
+                kind=rejection.kind,
             ) from None
         return principal
 

@@ -129,6 +129,14 @@ def parse_log_level(text: str) -> str:
     return lowered
 
 
+def parse_log_format(text: str) -> str:
+    """text or json."""
+    lowered = text.strip().lower()
+    if lowered not in ("text", "json"):
+        raise ValueError("expected text or json")
+    return lowered
+
+
 def parse_host(text: str) -> str:
     """An interface address to listen on."""
     host = text.strip()
@@ -217,6 +225,16 @@ SETTINGS: tuple[Setting, ...] = (
             "(default: the main log)"),
     Setting("log_level", "LOG_LEVEL", "info", parse_log_level,
             "debug, info, warn or error"),
+    Setting("log_format", "LOG_FORMAT", "text", parse_log_format,
+            "text (twistd's lines) or json (one JSON object per line on stdout)"),
+    Setting("metrics_require_auth", "METRICS_REQUIRE_AUTH", "false", parse_bool,
+            "require a token for GET /metrics"),
+    Setting("metrics_port", "METRICS_PORT", None, parse_port,
+            "serve /metrics on this port instead of the main listener"),
+    Setting("otel_exporter_otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", None, parse_text,
+            "OTLP/HTTP collector for OpenTelemetry spans (needs the otel extra)"),
+    Setting("otel_service_name", "OTEL_SERVICE_NAME", "opencue-gateway", parse_text,
+            "service.name of the spans"),
     Setting("grpc_timeout", "GRPC_TIMEOUT", "30s", parse_positive_duration,
             "deadline of each Cuebot call; a shorter Grpc-Timeout request header wins"),
     Setting("max_concurrent_streams", "MAX_CONCURRENT_STREAMS", "100",
@@ -286,6 +304,11 @@ class GatewayConfig:
     jwt_audience: tuple[str, ...] | None
     jwt_leeway: float
     jwt_role_claim: str
+    log_format: str
+    metrics_require_auth: bool
+    metrics_port: int | None
+    otel_exporter_otlp_endpoint: str | None
+    otel_service_name: str
     auth_policy_file: str | None
     audit_log_file: str | None
     log_level: str

@@ -59,6 +59,7 @@ class GatewayError(Exception):
         message: str,
         headers: dict[str, str] | None = None,
         http_status: int | None = None,
+        kind: str = "",
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -67,6 +68,8 @@ class GatewayError(Exception):
         # Only for the few answers where HTTP has a better word than the
         # gRPC table: 405 for a wrong method, 413 for a body too large.
         self.http_status = http_status
+        # A short fixed word for metrics labels (why a login failed, say).
+        self.kind = kind
 
     def __repr__(self) -> str:
         return f"GatewayError({self.code.name}, {self.message!r})"

@@ -1,20 +1,31 @@
-"""The gateway's loggers, filtered by LOG_LEVEL.
+"""The gateway's loggers, filtered by LOG_LEVEL, and the JSON log format.
 
 twistd installs its log observer after the plugin's ``makeService`` has run,
 so the level cannot be set on twistd's observer.  Instead every gateway
 module logs through :func:`logger`, whose events pass one level filter on
 their way to the global publisher; ``makeService`` sets that filter's level.
+
+With LOG_FORMAT=json the gateway hands twistd a :class:`JsonLinesObserver`
+(as the application's ILogObserver component), and every log event, the
+gateway's and Twisted's, becomes one JSON object per line on stdout.
 """
 
 from __future__ import annotations
 
+import datetime
+from typing import IO, Any
+
+import orjson
 from twisted.logger import (
     FilteringLogObserver,
+    ILogObserver,
     Logger,
     LogLevel,
     LogLevelFilterPredicate,
+    formatEvent,
     globalLogPublisher,
 )
+from zope.interface import implementer
 
 NAMESPACE = "opencue_gateway"
 AUDIT_NAMESPACE = "opencue_gateway.audit"
@@ -42,3 +53,34 @@ def set_level(level: str) -> None:
     """
     _levels.setLogLevelForNamespace(NAMESPACE, LEVELS[level])
     _levels.setLogLevelForNamespace(AUDIT_NAMESPACE, LogLevel.info)
+
+
+@implementer(ILogObserver)
+class JsonLinesObserver:
+    """Writes each event as one JSON object: time, level, logger, message, and its fields.
+
+    Structured records (``access``, ``audit``) are inlined as they are, so a
+    log shipper gets typed fields rather than text to parse.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """Serialise and write one event."""
+        level = event.get("log_level")
+        line: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(
+                event.get("log_time", 0), datetime.UTC).isoformat(timespec="milliseconds"),
+            "level": level.name if level is not None else "info",
+            "logger": event.get("log_namespace", "-"),
+            "message": formatEvent(event),
+        }
+        for key in ("access", "audit"):
+            if key in event:
+                line[key] = event[key]
+        failure = event.get("log_failure")
+        if failure is not None:
+            line["traceback"] = failure.getTraceback()
+        self._stream.write(orjson.dumps(line, default=str) + b"\n")
+        self._stream.flush()

@@ -76,6 +76,7 @@ class Policy:
             raise GatewayError(
                 grpc.StatusCode.PERMISSION_DENIED,
                 f"role {shown} may not call {method.path.lstrip('/')}",
+                kind="role",
             )
 
 

@@ -12,19 +12,26 @@ from __future__ import annotations
 
 import datetime
 import signal
+import sys
 import time
 from typing import Any
 
 import grpc
 import jwt
+import orjson
+from prometheus_client.twisted import MetricsResource
 from twisted.application.service import MultiService
 from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import CannotListenError
 from twisted.internet.task import LoopingCall, deferLater
+from twisted.logger import ILogObserver
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
+from twisted.web.server import Site
 
-from opencue_gateway.app import GatewayApp
+from opencue_gateway import __version__
+from opencue_gateway.accesslog import AccessLog, RequestRecord
+from opencue_gateway.app import GatewayApp, Page, probe_page, static_page
 from opencue_gateway.audit import AuditFileObserver, AuditLog, start_audit_file, stop_audit_file
 from opencue_gateway.auth import Authenticator, GatewayRealm, JWTChecker, make_portal
 from opencue_gateway.catalog import MethodCatalog
@@ -39,11 +46,13 @@ from opencue_gateway.config import (
 )
 from opencue_gateway.cors import CorsPolicy
 from opencue_gateway.health import Health
-from opencue_gateway.logs import logger, set_level
+from opencue_gateway.logs import JsonLinesObserver, logger, set_level
+from opencue_gateway.metrics import CONTENT_TYPE, GatewayState, Metrics
 from opencue_gateway.policy import Policy, PolicyError, load_policy
 from opencue_gateway.ratelimit import RateLimiter
 from opencue_gateway.site import GatewaySite, HttpLimits
-from opencue_gateway.tls import cuebot_credentials, load_server_tls
+from opencue_gateway.tls import ServerTLS, cuebot_credentials, load_server_tls
+from opencue_gateway.tracing import OtelTracing
 from opencue_gateway.transcode import Transcoder
 from opencue_gateway.upstream import CuebotClient, channel_options
 
@@ -153,6 +162,10 @@ class GatewayService(MultiService):
         self.pool = ThreadPool(
             minthreads=0, maxthreads=config.max_concurrent_streams, name="cuebot-calls"
         )
+        self.metrics = Metrics(GatewayState(
+            queue_depth=lambda: max(0, self.cuebot.pending - config.max_concurrent_streams),
+            channel_state=lambda: self.cuebot.state,
+        ))
         self.cuebot = CuebotClient(
             reactor=reactor,
             pool=self.pool,
@@ -161,7 +174,9 @@ class GatewayService(MultiService):
             transcoder=transcoder,
             default_timeout=config.grpc_timeout,
             max_pending=config.max_concurrent_streams + config.max_queued_requests,
+            on_call=self.metrics.observe_cuebot_call,
         )
+        self.tracing = _tracing(config)
         self.checker = JWTChecker(
             [config.jwt_secret, *config.jwt_previous_secrets],
             algorithms=config.jwt_algorithms,
@@ -175,11 +190,10 @@ class GatewayService(MultiService):
             RateLimiter(config.rate_limit_rps, config.rate_limit_burst, reactor.seconds)
             if config.rate_limit_rps > 0 else None
         )
+        public, private = self._pages()
         self.app = GatewayApp(
             self.catalog, self.cuebot, Authenticator(portal), self._load_policy(), AuditLog(),
-            reactor, limiter=self.limiter,
-            health=self.health if config.health_endpoints else None,
-            described_config=config.describe(),
+            reactor, limiter=self.limiter, public=public, private=private, tracing=self.tracing,
         )
         self.site = GatewaySite(
             self.app.resource(),
@@ -187,10 +201,36 @@ class GatewayService(MultiService):
             cors=CorsPolicy(config.cors_origins, config.cors_headers, int(config.cors_max_age))
             if config.cors_origins else None,
             reactor=reactor,
+            observer=RequestObservers(self.metrics, AccessLog()),
         )
         self.port: Any = None
+        self.metrics_port: Any = None
         self._audit_file: AuditFileObserver | None = None
         self._housekeeping: LoopingCall | None = None
+
+    def _pages(self) -> tuple[dict[bytes, Page], dict[bytes, Page]]:
+        """The gateway's own GET pages: public ones, and ones that need a token."""
+        public: dict[bytes, Page] = {}
+        private = {b"/config": static_page("config", b"application/json", orjson.dumps(
+            self.config.describe(), option=orjson.OPT_SORT_KEYS))}
+        if self.config.health_endpoints:
+            public[b"/healthz"] = probe_page("healthz", self.health.live)
+            public[b"/readyz"] = probe_page("readyz", self.health.ready)
+        if self.config.metrics_port is None:
+            metrics = Page("metrics", CONTENT_TYPE, lambda: (200, self.metrics.exposition()))
+            (private if self.config.metrics_require_auth else public)[b"/metrics"] = metrics
+        return public, private
+
+    def setServiceParent(self, parent: Any) -> None:
+        """With LOG_FORMAT=json, give twistd's application the JSON log observer.
+
+        twistd looks for an ILogObserver component on the application after
+        makeService and before it starts logging, which is the one way a
+        plugin can choose the log format of everything, Twisted's lines too.
+        """
+        super().setServiceParent(parent)
+        if self.config.log_format == "json" and hasattr(parent, "setComponent"):
+            parent.setComponent(ILogObserver, JsonLinesObserver(sys.stdout.buffer))
 
     def _load_policy(self) -> Policy:
         """The authorization policy from AUTH_POLICY_FILE, or allow-all without one."""
@@ -235,22 +275,24 @@ class GatewayService(MultiService):
                     f"opencue-gateway: AUDIT_LOG_FILE: cannot open "
                     f"{self.config.audit_log_file!r}: {error.strerror}"
                 ) from None
+        self.port = self._listen("REST_PORT", self.config.rest_port, self.site, self.tls)
+        if self.config.metrics_port is not None:
+            self.metrics_port = self._listen("METRICS_PORT", self.config.metrics_port,
+                                             Site(MetricsResource(self.metrics.registry)), None)
+        super().privilegedStartService()
+
+    def _listen(self, variable: str, port: int, site: Site, tls: ServerTLS | None) -> Any:
+        """Bind one listener on REST_HOST, or stop start-up with one line naming the setting."""
+        host = self.config.rest_host
         try:
-            if self.tls is not None:
-                self.port = self._reactor.listenSSL(
-                    self.config.rest_port, self.site, self.tls.options,
-                    interface=self.config.rest_host,
-                )
-            else:
-                self.port = self._reactor.listenTCP(
-                    self.config.rest_port, self.site, interface=self.config.rest_host
-                )
+            if tls is not None:
+                return self._reactor.listenSSL(port, site, tls.options, interface=host)
+            return self._reactor.listenTCP(port, site, interface=host)
         except CannotListenError as error:
             raise SystemExit(
-                f"opencue-gateway: REST_PORT: cannot listen on "
-                f"{self.config.rest_host}:{self.config.rest_port}: {error.socketError}"
+                f"opencue-gateway: {variable}: cannot listen on {host}:{port}: "
+                f"{error.socketError}"
             ) from None
-        super().privilegedStartService()
 
     def startService(self) -> None:
         """Start the sandbox (if any), the pool and the channel; log what is running."""
@@ -312,6 +354,8 @@ class GatewayService(MultiService):
         deadline = self._reactor.seconds() + self.config.shutdown_grace
         if self.port is not None:
             yield self.port.stopListening()
+        if self.metrics_port is not None:
+            yield self.metrics_port.stopListening()
         yield self._wait_until(lambda: self.site.active_requests == 0, deadline)
         self.site.close_idle_connections()
         yield self._wait_until(lambda: not self.site.channels, deadline)
@@ -332,6 +376,8 @@ class GatewayService(MultiService):
             self.sandbox.stop(grace=0)
         if self._audit_file is not None:
             stop_audit_file(self._audit_file)
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
     def _wait_until(self, condition: Any, deadline: float) -> Deferred[None]:
         """Poll ``condition`` on the reactor clock until it holds or ``deadline`` passes."""
@@ -342,6 +388,41 @@ class GatewayService(MultiService):
                 yield deferLater(self._reactor, DRAIN_POLL_SECONDS, lambda: None)
 
         return poll()
+
+
+class RequestObservers:
+    """What happens when a request starts and ends: the in-flight gauge, metrics, access log."""
+
+    def __init__(self, metrics: Metrics, access: AccessLog) -> None:
+        self._metrics = metrics
+        self._access = access
+
+    def started(self) -> None:
+        """One more request in flight."""
+        self._metrics.in_flight.inc()
+
+    def finished(self, record: RequestRecord, was_processing: bool) -> None:
+        """Count, time and log a finished request."""
+        if was_processing:
+            self._metrics.in_flight.dec()
+        self._metrics.observe_request(record.rpc, record.status, record.duration_ms / 1000,
+                                      record.bytes_in, record.bytes_out)
+        if record.status in (401, 403):
+            self._metrics.auth_failures.labels(record.failure or "other").inc()
+        self._access.record(record)
+
+
+def _tracing(config: GatewayConfig) -> OtelTracing | None:
+    """OpenTelemetry spans when a collector is configured; then the otel extra is needed."""
+    if not config.otel_exporter_otlp_endpoint:
+        return None
+    try:
+        return OtelTracing(config.otel_exporter_otlp_endpoint, config.otel_service_name,
+                           __version__)
+    except ImportError:
+        raise ConfigError(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "tracing needs the otel extra: pip install 'opencue-gateway[otel]'") from None
 
 
 def _utc_now() -> datetime.datetime:

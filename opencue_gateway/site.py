@@ -14,6 +14,8 @@
   responses get the CORS headers (see cors.py).
 - Draining: the site counts requests in progress and open connections, so a
   graceful stop can wait for answers and then close idle connections.
+- Observation: when a request is over (answered, refused or abandoned), the
+  site builds one :class:`RequestRecord` for the access log and metrics.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import io
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from twisted.internet.interfaces import IDelayedCall
@@ -31,12 +33,27 @@ from twisted.web.http import HTTPChannel
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
+from opencue_gateway.accesslog import RequestRecord
 from opencue_gateway.cors import CorsPolicy
 from opencue_gateway.errors import GatewayError, render_error, write_error
+from opencue_gateway.metrics import UNKNOWN
+from opencue_gateway.tracing import valid_traceparent
 
 REQUEST_ID_HEADER = b"X-Request-Id"
+# nginx's status for "the client went away before the answer".
+CLIENT_CLOSED = 499
 _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:/+=-]{1,128}\Z")
 _METADATA_HEADER = re.compile(r"grpc-(metadata|trailer)-", re.IGNORECASE)
+
+
+class RequestObserver(Protocol):
+    """Who hears about requests: the access log and the metrics."""
+
+    def started(self) -> None:
+        """A request is being processed."""
+
+    def finished(self, record: RequestRecord, was_processing: bool) -> None:
+        """A request is over."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,21 +86,31 @@ class GatewayRequest(Request):
     _refused = False
     _timed_out = False
     _cors_origin: str | None = None
+    # Filled in by the app as it learns them, for the access log and metrics.
+    principal_sub = ""
+    rpc_label = UNKNOWN
+    grpc_code: int | None = None
+    failure_kind = ""
 
     def __init__(self, channel: HTTPChannel, *args: Any, **kwargs: Any) -> None:
         super().__init__(channel, *args, **kwargs)
         self.request_id = ""
-        site = channel.site
+        # Twisted drops ``self.channel`` when a request finishes; the site is
+        # still needed then (to report the request), so keep it.
+        self.gateway_site: GatewaySite = channel.site
+        site = self.gateway_site
+        self.started_at = site.reactor.seconds()
+        self._request_line = (b"-", b"-")
         self._deadline: IDelayedCall | None = site.reactor.callLater(
             site.limits.request_timeout, self._expire
         )
-        self.notifyFinish().addBoth(self._stop_deadline)
+        self.notifyFinish().addBoth(self._over)
 
     def remaining_time(self) -> float:
         """Seconds left of HTTP_TIMEOUT, so the Cuebot call can end before the request must."""
         if self._deadline is None or not self._deadline.active():
             return 0.0
-        return max(0.0, self._deadline.getTime() - self.channel.site.reactor.seconds())
+        return max(0.0, self._deadline.getTime() - self.gateway_site.reactor.seconds())
 
     def gotLength(self, length: int | None) -> None:
         """Refuse a declared body over the limit before any of it is read."""
@@ -108,14 +135,14 @@ class GatewayRequest(Request):
         """Skip processing of a refused request; its answer is already on the wire."""
         if self._refused:
             return
-        self.channel.site.request_started(self)
+        self.gateway_site.request_started(self)
         super().requestReceived(command, path, version)
 
     def process(self) -> None:
         """Give the request its id, answer CORS preflights, then let the resource render."""
         self.request_id = self._pick_request_id()
         self.setHeader(REQUEST_ID_HEADER, self.request_id)
-        cors = self.channel.site.cors
+        cors = self.gateway_site.cors
         if cors is not None:
             origin = self._header_text(b"origin")
             if cors.is_preflight(self.method, origin,
@@ -134,7 +161,7 @@ class GatewayRequest(Request):
         """
         if self._timed_out:
             return
-        cors = self.channel.site.cors
+        cors = self.gateway_site.cors
         if not self.startedWriting and cors is not None and self._cors_origin:
             names = [n.decode("latin-1") for n, _ in self.responseHeaders.getAllRawHeaders()]
             metadata = [name for name in names if _METADATA_HEADER.match(name)]
@@ -165,7 +192,7 @@ class GatewayRequest(Request):
 
     def _limit(self) -> int:
         """The limit configured on the site this request arrived at."""
-        return self.channel.site.limits.max_request_bytes
+        return self.gateway_site.limits.max_request_bytes
 
     def _refuse_too_large(self) -> None:
         """413 in the gateway's JSON error shape, then close: more body is still coming."""
@@ -189,7 +216,7 @@ class GatewayRequest(Request):
             return
         if self.startedWriting:
             self.channel.transport.abortConnection()
-        elif not self.channel.site.is_processing(self):
+        elif not self.gateway_site.is_processing(self):
             self._refused = True
             self._respond_and_close(GatewayError(
                 grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -210,6 +237,11 @@ class GatewayRequest(Request):
         Twisted's response machinery.
         """
         rendered = render_error(error)
+        self._request_line = (getattr(self.channel, "_command", b"-") or b"-",
+                              getattr(self.channel, "_path", b"-") or b"-")
+        self.code = rendered.status
+        self.grpc_code = rendered.grpc_code
+        self.sentLength = len(rendered.body)
         head = (
             f"HTTP/1.1 {rendered.status} {reason}\r\n"
             "Content-Type: application/json\r\n"
@@ -219,11 +251,32 @@ class GatewayRequest(Request):
         self.channel.transport.write(head.encode("ascii") + rendered.body)
         self.channel.loseConnection()
 
-    def _stop_deadline(self, result: object) -> None:
-        """The request is over (answered or disconnected): no timeout any more."""
+    def _over(self, result: object) -> None:
+        """The request is over (answered or disconnected): no timeout, and tell the observer."""
         if self._deadline is not None and self._deadline.active():
             self._deadline.cancel()
         self._deadline = None
+        self.gateway_site.request_over(self, answered=not self._disconnected or self._refused)
+
+    def record(self, answered: bool) -> RequestRecord:
+        """What the access log and the metrics need to know about this request."""
+        command = self.method or self._request_line[0]
+        path = self.path or self._request_line[1]
+        return RequestRecord(
+            client=getattr(self.getClientAddress(), "host", None),
+            principal=self.principal_sub,
+            http_method=command.decode("latin-1"),
+            path=path.split(b"?", 1)[0].decode("latin-1")[:200],
+            rpc=self.rpc_label,
+            status=self.code if answered else CLIENT_CLOSED,
+            grpc_code=self.grpc_code,
+            duration_ms=round((self.gateway_site.reactor.seconds() - self.started_at) * 1000, 3),
+            bytes_in=len(self.content.getvalue()) if self.content else self._received,
+            bytes_out=self.sentLength,
+            request_id=self.request_id,
+            traceparent=valid_traceparent(self._header_text(b"traceparent")),
+            failure=self.failure_kind,
+        )
 
 
 class GatewayChannel(HTTPChannel):
@@ -252,11 +305,13 @@ class GatewaySite(Site):
     protocol = GatewayChannel
 
     def __init__(
-        self, resource: IResource, limits: HttpLimits, cors: CorsPolicy | None, reactor: Any
+        self, resource: IResource, limits: HttpLimits, cors: CorsPolicy | None, reactor: Any,
+        observer: RequestObserver | None = None,
     ) -> None:
         super().__init__(resource, timeout=limits.idle_timeout, reactor=reactor)
         self.limits = limits
         self.cors = cors
+        self.observer = observer
         self.channels: set[GatewayChannel] = set()
         self._processing: set[GatewayRequest] = set()
 
@@ -283,7 +338,18 @@ class GatewaySite(Site):
     def request_started(self, request: GatewayRequest) -> None:
         """Count a request until it finishes or its connection is lost."""
         self._processing.add(request)
-        request.notifyFinish().addBoth(lambda _: self._processing.discard(request))
+        if self.observer is not None:
+            self.observer.started()
+
+    def request_over(self, request: GatewayRequest, answered: bool) -> None:
+        """A request ended: stop counting it and report it."""
+        was_processing = request in self._processing
+        self._processing.discard(request)
+        if self.observer is not None and (was_processing or request.code != 200):
+            self.observer.finished(request.record(answered), was_processing)
+
+    def log(self, request: Request) -> None:
+        """Twisted's own combined-log line is replaced by the gateway's access log."""
 
     def close_idle_connections(self) -> None:
         """Close every connection once its pending writes are flushed."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.compression import maybe_gzip
 from opencue_gateway.config import GatewayConfig
 from opencue_gateway.errors import GatewayError
+from opencue_gateway.tracing import TRACE_HEADERS, valid_traceparent
 from opencue_gateway.transcode import Transcoder
 
 Metadata = tuple[tuple[str, str | bytes], ...]
@@ -95,21 +97,28 @@ def metadata_from_headers(
     client_address: str | None,
     principal_sub: str,
     request_id: str = "",
+    trace_context: dict[str, str] | None = None,
 ) -> Metadata:
     """The gRPC metadata for a request (COMPATIBILITY.md section 6).
 
     ``Grpc-Metadata-<key>`` headers become ``<key>``; ``-bin`` keys carry
     base64 in HTTP and bytes in gRPC.  X-Forwarded-For gains the client's
     address, X-Forwarded-Host is the Host header, and the caller's ``sub``
-    is added, and so is the request id.  Credentials and gRPC's reserved
-    ``grpc-*`` keys never pass.
+    is added, and so is the request id.  W3C ``traceparent``/``tracestate``
+    pass when well-formed (``trace_context``, the gateway's own span, wins
+    over the client's).  Credentials and gRPC's reserved ``grpc-*`` keys
+    never pass.
     """
     metadata: list[tuple[str, str | bytes]] = []
     forwarded_for: list[str] = []
+    trace: dict[str, str] = {}
     host = None
     for raw_name, values in headers:
         name = raw_name.lower()
         if name == b"x-request-id":
+            continue
+        if name in TRACE_HEADERS:
+            trace[name.decode("ascii")] = values[0].decode("latin-1").strip()
             continue
         if name == b"x-forwarded-for":
             forwarded_for.extend(v.decode("latin-1").strip() for v in values)
@@ -130,6 +139,11 @@ def metadata_from_headers(
         metadata.append((PRINCIPAL_KEY, principal_sub))
     if request_id:
         metadata.append((REQUEST_ID_KEY, request_id))
+    trace.update(trace_context or {})
+    if valid_traceparent(trace.get("traceparent")):
+        metadata.append(("traceparent", trace["traceparent"]))
+        if trace.get("tracestate", "").isprintable() and trace.get("tracestate"):
+            metadata.append(("tracestate", trace["tracestate"]))
     return tuple(metadata)
 
 
@@ -201,8 +215,10 @@ class CuebotClient:
         transcoder: Transcoder,
         default_timeout: float,
         max_pending: int,
+        on_call: Callable[[str, grpc.StatusCode, float], None] | None = None,
     ) -> None:
         self._reactor = reactor
+        self._on_call = on_call
         self._pool = pool
         self._channel_factory = channel_factory
         self._catalog = catalog
@@ -306,12 +322,16 @@ class CuebotClient:
             raise GatewayError(
                 grpc.StatusCode.UNAVAILABLE, "the gateway is not connected to Cuebot (stopping)"
             )
+        started = time.perf_counter()
         try:
             reply, call = callable_.with_call(
                 decoded.message, timeout=timeout, metadata=metadata
             )
         except grpc.RpcError as error:
-            raise self._upstream_error(error, timeout) from None
+            failure = self._upstream_error(error, timeout)
+            self._timed(method, failure.code, started)
+            raise failure from None
+        self._timed(method, grpc.StatusCode.OK, started)
         encoded, gzipped = maybe_gzip(self._transcoder.encode(reply), gzip)
         return RpcResult(
             body=encoded,
@@ -319,6 +339,11 @@ class CuebotClient:
             ignored_fields=decoded.ignored_fields,
             gzipped=gzipped,
         )
+
+    def _timed(self, method: RpcMethod, code: grpc.StatusCode, started: float) -> None:
+        """Report how long the Cuebot call took (metrics), from the worker thread."""
+        if self._on_call is not None:
+            self._on_call(method.path[1:], code, time.perf_counter() - started)
 
     def _upstream_error(self, error: grpc.RpcError, timeout: float) -> GatewayError:
         """Turn a failed call into the error the client sees.

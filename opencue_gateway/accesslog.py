@@ -1,0 +1,60 @@
+"""One access-log line per request, in text or JSON (LOG_FORMAT).
+
+The line carries the time, the client address, the principal's ``sub``, the
+HTTP method and path, the RPC, the HTTP status and gRPC code, the duration,
+the bytes in and out, the request id and the W3C ``traceparent``.  Never a
+header value beyond those: no token, no cookie.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from opencue_gateway.logs import logger
+
+NAMESPACE = "opencue_gateway.access"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """What is known about a request once it is over."""
+
+    client: str | None
+    principal: str
+    http_method: str
+    path: str
+    rpc: str
+    status: int
+    grpc_code: int | None
+    duration_ms: float
+    bytes_in: int
+    bytes_out: int
+    request_id: str
+    traceparent: str | None
+    failure: str  # why a 401/403 happened, in one fixed word; "" otherwise
+
+
+class AccessLog:
+    """Emits access records on their own logger, so they can be routed or silenced."""
+
+    def __init__(self) -> None:
+        self._log = logger(NAMESPACE)
+
+    def record(self, record: RequestRecord) -> None:
+        """Log one request; the JSON observer serialises the ``access`` field as is."""
+        self._log.info(
+            '{client} {principal} "{http_method} {path}" {status} grpc={grpc_code} '
+            "{duration_ms}ms in={bytes_in} out={bytes_out} id={request_id} trace={traceparent}",
+            access=asdict(record),
+            client=record.client or "-",
+            principal=record.principal or "-",
+            http_method=record.http_method,
+            path=record.path,
+            status=record.status,
+            grpc_code="-" if record.grpc_code is None else record.grpc_code,
+            duration_ms=record.duration_ms,
+            bytes_in=record.bytes_in,
+            bytes_out=record.bytes_out,
+            request_id=record.request_id or "-",
+            traceparent=record.traceparent or "-",
+        )

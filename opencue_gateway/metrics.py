@@ -1,0 +1,118 @@
+"""Prometheus metrics: rates, errors and latencies per RPC, and the gateway's own state.
+
+Labels are bounded: the ``rpc`` label is a catalog method (``job.JobInterface/GetFrames``),
+one of the gateway's own pages (``healthz``, ``config``, ...), or the fixed
+``unknown`` for paths that did not resolve; never a raw path, a principal or
+an id.  Each gateway owns its registry (no process-wide globals), so several
+gateways in one test process do not mix their counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+UNKNOWN = "unknown"
+CONTENT_TYPE = CONTENT_TYPE_LATEST.encode("ascii")
+# Whole requests and Cuebot calls: from a cached GetShows (ms) to a 10,000-frame GetFrames (s).
+DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                    30.0)
+SIZE_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayState:
+    """Live values read at scrape time: how full the pool is and how the channel is."""
+
+    queue_depth: Callable[[], int]
+    channel_state: Callable[[], grpc.ChannelConnectivity | None]
+
+
+class _StateCollector(Collector):
+    """Gauges computed when Prometheus scrapes, from the running gateway."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self._state = state
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """Queue depth, and the channel state as one gauge per state (1 for the current)."""
+        yield GaugeMetricFamily(
+            "opencue_gateway_pool_queue_depth",
+            "Requests waiting for a worker thread (beyond MAX_CONCURRENT_STREAMS).",
+            value=self._state.queue_depth(),
+        )
+        channel = GaugeMetricFamily(
+            "opencue_gateway_cuebot_channel_state",
+            "Connectivity of the channel to Cuebot: 1 for the current state.",
+            labels=["state"],
+        )
+        current = self._state.channel_state()
+        for state in grpc.ChannelConnectivity:
+            channel.add_metric([state.name], 1 if state == current else 0)
+        yield channel
+
+
+class Metrics:
+    """The gateway's metrics and the exposition of them."""
+
+    def __init__(self, state: GatewayState) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "opencue_gateway_requests", "HTTP requests answered, by RPC and HTTP status.",
+            ["rpc", "code"], registry=self.registry)
+        self.duration = Histogram(
+            "opencue_gateway_request_duration_seconds",
+            "Whole requests, from the first byte in to the answer, by RPC.",
+            ["rpc"], buckets=DURATION_BUCKETS, registry=self.registry)
+        self.cuebot_duration = Histogram(
+            "opencue_gateway_cuebot_call_duration_seconds",
+            "Cuebot calls (the gRPC call alone), by RPC and gRPC status.",
+            ["rpc", "grpc_code"], buckets=DURATION_BUCKETS, registry=self.registry)
+        self.in_flight = Gauge(
+            "opencue_gateway_requests_in_flight", "Requests being processed.",
+            registry=self.registry)
+        self.rate_limited = Counter(
+            "opencue_gateway_rate_limited", "Requests refused with 429.", registry=self.registry)
+        self.auth_failures = Counter(
+            "opencue_gateway_auth_failures",
+            "Requests refused with 401 (bad or missing token) or 403 (role), by reason.",
+            ["reason"], registry=self.registry)
+        self.request_bytes = Histogram(
+            "opencue_gateway_request_body_bytes", "Request body sizes, by RPC.",
+            ["rpc"], buckets=SIZE_BUCKETS, registry=self.registry)
+        self.response_bytes = Histogram(
+            "opencue_gateway_response_body_bytes", "Response body sizes (as sent), by RPC.",
+            ["rpc"], buckets=SIZE_BUCKETS, registry=self.registry)
+        self.joined = Counter(
+            "opencue_gateway_joined_requests",
+            "Reads answered by joining an identical call already in flight, by RPC.",
+            ["rpc"], registry=self.registry)
+        self.cached = Counter(
+            "opencue_gateway_cached_reads",
+            "Reads answered from the READ_CACHE_TTL cache, by RPC.",
+            ["rpc"], registry=self.registry)
+        self.registry.register(_StateCollector(state))
+
+    def observe_request(self, rpc: str, status: int, seconds: float, bytes_in: int,
+                        bytes_out: int) -> None:
+        """Count one finished request."""
+        self.requests.labels(rpc, str(status)).inc()
+        self.duration.labels(rpc).observe(seconds)
+        self.request_bytes.labels(rpc).observe(bytes_in)
+        self.response_bytes.labels(rpc).observe(bytes_out)
+        if status == 429:
+            self.rate_limited.inc()
+
+    def observe_cuebot_call(self, rpc: str, code: grpc.StatusCode, seconds: float) -> None:
+        """Time one Cuebot call; called from worker threads (prometheus_client is thread-safe)."""
+        self.cuebot_duration.labels(rpc, code.name).observe(seconds)
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)
