@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import grpc
 import orjson
 from klein import Klein
-from twisted.internet.defer import CancelledError
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
@@ -26,12 +26,18 @@ from opencue_gateway.auth import Authenticator, Principal
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.compression import accepts_gzip
 from opencue_gateway.errors import INTERNAL_MESSAGE, GatewayError, write_error
+from opencue_gateway.fanin import FanIn
 from opencue_gateway.health import Probe
 from opencue_gateway.logs import logger
 from opencue_gateway.policy import Policy
 from opencue_gateway.ratelimit import RateLimiter
 from opencue_gateway.tracing import TRACE_HEADERS, OtelTracing
-from opencue_gateway.upstream import CuebotClient, RpcResult, metadata_from_headers
+from opencue_gateway.upstream import (
+    CuebotClient,
+    RpcResult,
+    forwarded_metadata,
+    metadata_from_headers,
+)
 
 IGNORED_FIELDS_HEADER = b"Opencue-Gateway-Ignored-Fields"
 JSON = b"application/json"
@@ -87,6 +93,8 @@ class GatewayApp:
         public: dict[bytes, Page] | None = None,
         private: dict[bytes, Page] | None = None,
         tracing: OtelTracing | None = None,
+        fanin: FanIn | None = None,
+        on_shared: Callable[[str, str], None] = lambda rpc, kind: None,
     ) -> None:
         self._catalog = catalog
         self._cuebot = cuebot
@@ -96,6 +104,8 @@ class GatewayApp:
         self._clock = clock
         self._limiter = limiter
         self._tracing = tracing
+        self._fanin = fanin
+        self._on_shared = on_shared
         # Pages served to anyone (probes, metrics, the API description) and
         # pages served to any authenticated caller (the configuration).
         self.public = dict(public or {})
@@ -208,12 +218,21 @@ class GatewayApp:
             request.requestHeaders.getAllRawHeaders(), _client_host(request), principal.sub,
             request.request_id, trace_context,
         )
+        body = request.content.getvalue()
+        gzip = accepts_gzip(request.getHeader(b"accept-encoding"))
+
+        def start() -> Deferred[RpcResult]:
+            return self._cuebot.call(method, body, metadata, timeout, gzip=gzip)
+
         code = grpc.StatusCode.INTERNAL
         try:
-            result = await self._cuebot.call(
-                method, request.content.getvalue(), metadata, timeout,
-                gzip=accepts_gzip(request.getHeader(b"accept-encoding")),
-            )
+            if self._fanin is not None and method.read_only:
+                key = (method.path, body, gzip, request.getHeader(b"grpc-timeout"),
+                       forwarded_metadata(request.requestHeaders.getAllRawHeaders()))
+                result = await self._fanin.call(
+                    key, start, lambda kind: self._on_shared(method.path[1:], kind))
+            else:
+                result = await start()
             code = grpc.StatusCode.OK
         except GatewayError as error:
             code = error.code

@@ -12,6 +12,8 @@ echoes the token.
 from __future__ import annotations
 
 import re
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +33,8 @@ DEFAULT_ALGORITHMS = ("HS256", "HS384", "HS512")
 # Real tokens are a few hundred bytes; anything this large is refused before
 # any parsing, so a hostile header cannot make the gateway decode megabytes.
 MAX_TOKEN_BYTES = 8192
+# Verified tokens remembered until they expire (each holds a few hundred bytes).
+VERIFIED_TOKENS = 10_000
 
 
 class IBearerToken(ICredentials):
@@ -167,7 +171,9 @@ class JWTChecker:
         leeway: float = 30.0,
         issuer: str | None = None,
         audience: Sequence[str] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self._clock = clock
         self.set_secrets(secrets)
         self._algorithms = list(algorithms)
         self._leeway = leeway
@@ -187,14 +193,47 @@ class JWTChecker:
         }
 
     def set_secrets(self, secrets: Sequence[bytes]) -> None:
-        """Replace the secrets (SIGHUP re-reads the secret file); the first is current."""
+        """Replace the secrets (SIGHUP re-reads the secret file); the first is current.
+
+        Tokens verified with the old secrets are forgotten, so a token whose
+        secret was just retired stops working at once.
+        """
         if not secrets or not all(secrets):
             raise ValueError("JWTChecker needs at least one non-empty secret")
         self._secrets = tuple(secrets)
+        self._verified: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
 
     def requestAvatarId(self, credentials: IBearerToken) -> dict[str, Any]:
-        """Verify the token and return its claims, or raise :class:`TokenRejected`."""
+        """Verify the token and return its claims, or raise :class:`TokenRejected`.
+
+        A token that verified is remembered until its ``exp`` (plus leeway):
+        clients send the same token on every call, and an HMAC over the
+        header and payload plus JSON parsing is most of what a small request
+        costs.  Expiry is still checked on every use.
+        """
         token = credentials.token
+        cached = self._verified.get(token)
+        if cached is not None:
+            claims, expires = cached
+            if self._clock() < expires:
+                self._verified.move_to_end(token)
+                return claims
+            del self._verified[token]
+        claims = self._verify(token)
+        self._remember(token, claims)
+        return claims
+
+    def _remember(self, token: str, claims: dict[str, Any]) -> None:
+        """Keep a verified token until it expires; the least recently used go first."""
+        expires = claims.get("exp")
+        if not isinstance(expires, (int, float)):
+            return
+        self._verified[token] = (claims, float(expires) + self._leeway)
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+
+    def _verify(self, token: str) -> dict[str, Any]:
+        """The full check: size, algorithm, signature against each secret, claims."""
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenRejected(f"the token is larger than {MAX_TOKEN_BYTES} bytes",
                                 kind="too_large")

@@ -285,6 +285,10 @@ SETTINGS: tuple[Setting, ...] = (
             "requests allowed in a burst (default: twice RATE_LIMIT_RPS)"),
     Setting("health_endpoints", "HEALTH_ENDPOINTS", "true", parse_bool,
             "serve GET /healthz and /readyz without authentication"),
+    Setting("fan_in", "FAN_IN", "true", parse_bool,
+            "identical concurrent reads share one Cuebot call (never older than the request)"),
+    Setting("read_cache_ttl", "READ_CACHE_TTL", "0", parse_duration,
+            "reuse read answers for this long (0: off; answers may then be this old)"),
 )
 
 _BY_ATTRIBUTE = {s.attribute: s for s in SETTINGS}
@@ -337,6 +341,8 @@ class GatewayConfig:
     rate_limit_rps: float
     rate_limit_burst: int | None
     health_endpoints: bool
+    fan_in: bool
+    read_cache_ttl: float
     sandbox: bool = False
     jwt_secret_file: str | None = None
 

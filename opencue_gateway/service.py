@@ -45,6 +45,7 @@ from opencue_gateway.config import (
     short_secrets,
 )
 from opencue_gateway.cors import CorsPolicy
+from opencue_gateway.fanin import FanIn
 from opencue_gateway.health import Health
 from opencue_gateway.logs import JsonLinesObserver, logger, set_level
 from opencue_gateway.metrics import CONTENT_TYPE, GatewayState, Metrics
@@ -194,6 +195,8 @@ class GatewayService(MultiService):
         self.app = GatewayApp(
             self.catalog, self.cuebot, Authenticator(portal), self._load_policy(), AuditLog(),
             reactor, limiter=self.limiter, public=public, private=private, tracing=self.tracing,
+            fanin=FanIn(reactor.seconds, config.read_cache_ttl) if config.fan_in else None,
+            on_shared=self._count_shared,
         )
         self.site = GatewaySite(
             self.app.resource(),
@@ -220,6 +223,10 @@ class GatewayService(MultiService):
             metrics = Page("metrics", CONTENT_TYPE, lambda: (200, self.metrics.exposition()))
             (private if self.config.metrics_require_auth else public)[b"/metrics"] = metrics
         return public, private
+
+    def _count_shared(self, rpc: str, kind: str) -> None:
+        """Count a read answered by a shared call ("joined") or the cache ("cached")."""
+        (self.metrics.joined if kind == "joined" else self.metrics.cached).labels(rpc).inc()
 
     def setServiceParent(self, parent: Any) -> None:
         """With LOG_FORMAT=json, give twistd's application the JSON log observer.

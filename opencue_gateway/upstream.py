@@ -147,6 +147,14 @@ def metadata_from_headers(
     return tuple(metadata)
 
 
+def forwarded_metadata(headers: Iterable[tuple[bytes, Sequence[bytes]]]) -> tuple:
+    """The Grpc-Metadata-* headers of a request, in a canonical order (part of a fan-in key)."""
+    return tuple(sorted(
+        (name.lower(), tuple(values)) for name, values in headers
+        if name.lower().startswith(METADATA_PREFIX)
+    ))
+
+
 def _metadata_value(key: str, raw: bytes) -> str | bytes:
     """Check a metadata key and convert its header value to what gRPC wants."""
     if not _METADATA_KEY.match(key):

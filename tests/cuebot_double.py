@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent import futures
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ class Behaviour:
     """How the double answers one method."""
 
     reply: Message | None = None
+    reply_for: Callable[[int], Message] | None = None  # the n-th call's reply (from 1)
     error: tuple[grpc.StatusCode, str] | None = None
     delay: float = 0.0
     initial_metadata: tuple[tuple[str, str | bytes], ...] = ()
@@ -111,6 +113,10 @@ class CuebotDouble:
                 context.set_trailing_metadata(behaviour.trailing_metadata)
             if behaviour.error is not None:
                 context.abort(*behaviour.error)
+            if behaviour.reply_for is not None:
+                with self._lock:
+                    calls = sum(1 for r in self.received if r.path == method.path)
+                return behaviour.reply_for(calls)
             return behaviour.reply if behaviour.reply is not None else method.output_type()
 
         return handle

@@ -148,3 +148,42 @@ async def test_authenticator_turns_rejections_into_401(checker):
         await authenticator.authenticate(b"Bearer nope")
     assert caught.value.code == grpc.StatusCode.UNAUTHENTICATED
     assert caught.value.headers["WWW-Authenticate"].startswith('Bearer realm="opencue-gateway", ')
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_verified_tokens_are_remembered_until_they_expire():
+    """A verified token is not re-verified on the next call, only after exp (plus leeway)."""
+    clock = Clock(time.time())
+    checker = JWTChecker([SECRET.encode()], leeway=30, clock=clock)
+    token = make_token(exp=int(clock.now) + 60)
+    claims = checker.requestAvatarId(BearerToken(token))
+    assert checker.requestAvatarId(BearerToken(token)) is claims
+    clock.now += 60 + 31
+    assert checker.requestAvatarId(BearerToken(token)) is not claims  # verified afresh
+
+
+def test_new_secrets_forget_remembered_tokens():
+    """After set_secrets (SIGHUP), a token of the retired secret fails even if it was cached."""
+    checker = JWTChecker([SECRET.encode()])
+    token = make_token()
+    checker.requestAvatarId(BearerToken(token))
+    checker.set_secrets([b"y" * 40])
+    with pytest.raises(TokenRejected, match="signature"):
+        checker.requestAvatarId(BearerToken(token))
+
+
+def test_remembered_tokens_are_bounded():
+    """At most VERIFIED_TOKENS tokens are remembered."""
+    from opencue_gateway import auth
+
+    checker = JWTChecker([SECRET.encode()])
+    for n in range(auth.VERIFIED_TOKENS + 50):
+        checker._remember(f"token-{n}", {"exp": time.time() + 60})
+    assert len(checker._verified) == auth.VERIFIED_TOKENS
