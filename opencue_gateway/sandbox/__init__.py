@@ -1,20 +1,32 @@
 """The sandbox Cuebot: an in-memory stand-in for OpenCue's Cuebot gRPC API.
 
 It is a real grpcio server, on loopback by default, so tests, demos
-(``twistd -n opencue-gateway --sandbox``) and benchmarks exercise the same
-gRPC bytes a real Cuebot exchanges.  Its :class:`Farm` starts with the
-README's example show, job, layer, frames, group, host, proc, owner and deed;
-changes (pause, lock, eat, retry, kill, comments, new shows, ...) follow
-Cuebot's semantics and show on the next read.  Failures carry the status
-codes and wording a Cuebot client sees (:mod:`.errors`).  Every method of the
-gateway's catalog is registered; those not implemented answer UNIMPLEMENTED
-and name themselves.
+(``twistd -n opencue-gateway --sandbox``), dashboards under development and
+benchmarks exercise the same gRPC bytes a real Cuebot exchanges.
 
-Run it with ``python -m opencue_gateway.sandbox --port 8443`` or the
+* :class:`Farm` holds the farm (:mod:`.records`, :mod:`.admin_records`,
+  :mod:`.depends`); ``Farm.seeded()`` is the README's example entities
+  (:mod:`.seed`), ``Farm.generated(shows=..., jobs_per_show=...,
+  layers_per_job=..., frames_per_layer=..., hosts=..., seed=...)`` adds a
+  reproducible farm of any size (:mod:`.generate`, :class:`FarmSpec`).
+* The handlers (one ``rpc_*`` module per service family, gathered by
+  :mod:`.handlers`) implement every method CueWeb calls and the read methods
+  of Cuebot's services, with Cuebot's semantics: what each change does to
+  frames, stats, procs and depends, how search criteria filter and page
+  (:mod:`.search`), and which status and text each failure gets
+  (:mod:`.errors`).  Catalog methods not implemented answer UNIMPLEMENTED
+  and name themselves.
+* :class:`Simulator` makes the farm move: frames dispatch to idle hosts, run
+  and end, deterministically for a seed (:mod:`.simulate`).
+
+Run it with ``python -m opencue_gateway.sandbox --port 8443`` (see
+:mod:`.__main__` for the size and simulation flags) or the
 ``opencue-gateway-sandbox`` console script.
 """
 
 from opencue_gateway.sandbox.farm import Farm
+from opencue_gateway.sandbox.generate import FarmSpec
 from opencue_gateway.sandbox.server import SandboxServer
+from opencue_gateway.sandbox.simulate import Simulator
 
-__all__ = ["Farm", "SandboxServer"]
+__all__ = ["Farm", "FarmSpec", "SandboxServer", "Simulator"]

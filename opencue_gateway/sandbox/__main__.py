@@ -3,6 +3,14 @@
 It prints one line, ``sandbox Cuebot listening on HOST:PORT`` (the real port
 when ``--port 0`` asks for a free one), and serves until SIGINT or SIGTERM,
 then stops cleanly and exits 0.
+
+Without scale flags the farm is the README's seed.  Any of ``--shows``,
+``--jobs-per-show``, ``--layers-per-job``, ``--frames-per-layer`` or
+``--hosts`` adds a generated farm of that size (:mod:`.generate`; the others
+keep their defaults), reproducible with ``--seed``.  ``--simulate`` makes the
+farm move (:mod:`.simulate`): ``--tick-seconds`` of simulated time per tick,
+``--speed`` simulated seconds per wall second, ``--failure-rate`` of frames
+failing.
 """
 
 from __future__ import annotations
@@ -12,6 +20,8 @@ import signal
 import threading
 from types import FrameType
 
+from opencue_gateway.sandbox.factory import SIZE_OPTIONS, sandbox_server
+from opencue_gateway.sandbox.generate import FarmSpec
 from opencue_gateway.sandbox.server import SandboxServer
 
 # Cuebot's own gRPC port, so clients configured for a real Cuebot find the sandbox.
@@ -19,7 +29,7 @@ DEFAULT_PORT = 8443
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Read ``--host`` and ``--port``."""
+    """Read the address, farm-size and simulation flags."""
     parser = argparse.ArgumentParser(
         prog="python -m opencue_gateway.sandbox",
         description="Run an in-memory stand-in for OpenCue's Cuebot gRPC API.",
@@ -31,7 +41,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--port", type=int, default=DEFAULT_PORT,
         help="port to bind; 0 picks a free one (default: %(default)s, Cuebot's)",
     )
+    defaults = FarmSpec()
+    scale = parser.add_argument_group("farm size (any of these adds a generated farm)")
+    for name in SIZE_OPTIONS:
+        scale.add_argument(
+            f"--{name.replace('_', '-')}", type=_count, default=None,
+            help=f"default when another size flag is given: {getattr(defaults, name)}",
+        )
+    parser.add_argument(
+        "--seed", type=int, default=0,
+        help="seed of the generated farm and of the simulation (default: %(default)s)",
+    )
+    simulation = parser.add_argument_group("simulation")
+    simulation.add_argument(
+        "--simulate", action="store_true", help="dispatch, run and finish frames as time passes"
+    )
+    simulation.add_argument(
+        "--tick-seconds", type=_positive, default=1.0,
+        help="simulated seconds per tick (default: %(default)s)",
+    )
+    simulation.add_argument(
+        "--speed", type=_positive, default=1.0,
+        help="simulated seconds per wall-clock second (default: %(default)s)",
+    )
+    simulation.add_argument(
+        "--failure-rate", type=float, default=0.05,
+        help="share of frame runs that fail (default: %(default)s)",
+    )
     return parser.parse_args(argv)
+
+
+def build_server(args: argparse.Namespace) -> SandboxServer:
+    """The server the flags describe: seed or generated farm, simulated or not."""
+    sizes = {name: getattr(args, name) for name in SIZE_OPTIONS if getattr(args, name) is not None}
+    return sandbox_server(
+        args.host, args.port, sizes=sizes, seed=args.seed, simulate=args.simulate,
+        tick_seconds=args.tick_seconds, speed=args.speed, failure_rate=args.failure_rate,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    server = SandboxServer(host=args.host, port=args.port)
+    server = build_server(args)
     try:
         server.start()
         print(f"sandbox Cuebot listening on {server.address}", flush=True)
@@ -54,6 +100,22 @@ def main(argv: list[str] | None = None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
+
+
+def _count(text: str) -> int:
+    """A farm size: a whole number, zero or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected zero or more, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    """A duration or rate above zero."""
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number above zero, got {text}")
+    return value
 
 
 if __name__ == "__main__":

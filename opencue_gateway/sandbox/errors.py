@@ -17,7 +17,9 @@ Cuebot has two paths for a failed lookup, and a client sees either:
 The farm raises :class:`JavaError` subclasses, the Python stand-ins for the
 Java exceptions; handlers decide, servant by servant, which of them Cuebot
 catches; whatever is not caught is rendered by :func:`uncaught`, exactly once,
-in the server.  Every message text the sandbox sends lives in this module.
+in the server.  The texts of statuses and of refusals that several modules
+share live in this module; a refusal only one module makes (a job spec's
+naming rules, a group moved under itself) is worded where it is raised.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ def show_not_created() -> Iterator[None]:
         ) from error
 
 
-def short_show_name(kind: str) -> SpecBuilderError:
+def short_name(kind: str) -> SpecBuilderError:
     """A name under three characters, refused by Cuebot's ``conformName``."""
     return SpecBuilderError(f"The {kind.lower()} name must be at least 3 characters.")
 
@@ -167,3 +169,119 @@ def stale_update_check(difference: int) -> CuebotError:
         "the last update timestamp cannot be over a minute off the current time, "
         f"difference was: {difference}",
     )
+
+
+class EntityError(JavaError):
+    """Cuebot refused to create, change or remove an entity (``Entity*Error``)."""
+
+    java_class = "com.imageworks.spcue.EntityModificationError"
+
+
+class EntityRemovalError(EntityError):
+    """Cuebot refused to remove an entity that others still use."""
+
+    java_class = "com.imageworks.spcue.EntityRemovalError"
+
+
+class DependError(JavaError):
+    """A dependency Cuebot will not create (``com.imageworks.spcue.depend.DependException``)."""
+
+    java_class = "com.imageworks.spcue.depend.DependException"
+
+
+def depend_on_complete_job() -> DependError:
+    """DependManagerService refuses to make anything wait for a finished job."""
+    return DependError("The job you are depending on is already complete.")
+
+
+def group_not_removed() -> CuebotError:
+    """ManageGroup.delete answers any failure with this text."""
+    return CuebotError(
+        grpc.StatusCode.INTERNAL,
+        "Failed to remove group, be sure that there are no jobs or filter actions pointing "
+        "at the group.",
+    )
+
+
+def group_has_children(name: str, what: str) -> EntityRemovalError:
+    """GroupDao refuses to delete a group with sub groups or jobs (``what`` names which)."""
+    return EntityRemovalError(f"failed to delete group {name}, still has sub {what}")
+
+
+def subscription_not_found(name: str) -> CuebotError:
+    """ManageSubscription.find's wording for an unknown ``alloc.show`` name."""
+    return CuebotError(grpc.StatusCode.NOT_FOUND, f"A subscription to {name} was not found.")
+
+
+class CueGrpcError(JavaError):
+    """A checked exception a servant throws (``com.imageworks.spcue.CueGrpcException``)."""
+
+    java_class = "com.imageworks.spcue.CueGrpcException"
+
+
+def bad_subscription_name() -> CueGrpcError:
+    """ManageSubscription.find with a name that is not ``facility.alloc.show``."""
+    return CueGrpcError("Subscription names must be in the form of alloc.show")
+
+
+def launch_failed(reason: str, queued: bool) -> CuebotError:
+    """ManageJob's answer when a job spec cannot be launched (or queued, for LaunchSpec)."""
+    what = "add job to launch queue" if queued else "launch and add job"
+    return CuebotError(grpc.StatusCode.INTERNAL, f"Failed to {what}: {reason}")
+
+
+def bad_start_after(value: int) -> CuebotError:
+    """ManageLayer.setStartAfter refuses a time that is negative or years ahead."""
+    return CuebotError(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "start_after must be a Unix timestamp in seconds no more than 5 years in the future, "
+        f"or 0 to clear the gate; got {value}. Was a milliseconds value passed where seconds "
+        "are expected?",
+    )
+
+
+def no_suitable_frames() -> CuebotError:
+    """Local booking (Add*RenderPartition) found no host resources to set aside."""
+    return CuebotError(grpc.StatusCode.INTERNAL, "Failed to find suitable frames.")
+
+
+def alloc_has_hosts() -> EntityRemovalError:
+    """AllocationDao refuses to delete an allocation with hosts."""
+    return EntityRemovalError("allocation still contains hosts")
+
+
+def alloc_is_default() -> EntityRemovalError:
+    """AllocationDao refuses to delete the default allocation."""
+    return EntityRemovalError("you cannot delete the default allocation")
+
+
+def facility_has_allocations() -> EntityRemovalError:
+    """A facility's allocations keep it (Cuebot's foreign key refuses the delete)."""
+    return EntityRemovalError("facility still contains allocations")
+
+
+def host_has_procs() -> EntityError:
+    """HostManagerService refuses to move a busy host to another allocation."""
+    return EntityError("You cannot move hosts with running procs between allocations.")
+
+
+def subscription_has_procs() -> EntityError:
+    """SubscriptionDao refuses to delete a subscription its show is running on."""
+    return EntityError("You cannot delete a subscription with running procs")
+
+
+def unbook_needs_count() -> JavaError:
+    """ManageProc.unbookTo* without ``max_results``."""
+    return JavaError(
+        "You must specify the number of procs to unbook within the ProcSearchCriteria."
+    )
+
+
+def bad_action_id(action_id: str) -> SpcueRuntimeError:
+    """ManageAction.commit with an id that names no action."""
+    return SpcueRuntimeError(f"Invalid actionId on Action commit: {action_id}")
+
+
+def duplicate(kind: str, name: str) -> SpcueRuntimeError:
+    """A second entity of a kind with a taken name, which Cuebot's unique indexes refuse."""
+    return SpcueRuntimeError(f"A {kind} named {name} already exists.")

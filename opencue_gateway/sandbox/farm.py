@@ -7,28 +7,35 @@ DAOs raise Spring's exception; the RPC handlers decide how to report it.
 
 Changes follow Cuebot's semantics (``JobManagerSupport``, ``FrameCompleteHandler``)
 but happen at once: where Cuebot queues an eat or a retry on its dispatch queue,
-the sandbox applies it before answering, so the next read sees it.
+the sandbox applies it before answering, so the next read sees it.  Changes
+that touch several records (frame states and the stats that follow them, procs
+and the hosts they book, depends) are Farm methods; a change of one field of
+one record (a priority, a tag list) is a plain assignment by the RPC handler.
 
-Thread-safety: gRPC handlers run on a thread pool, so one re-entrant lock,
-``Farm.lock``, guards all state.  Every public method takes it, and the server
-holds it around each whole RPC, so a lookup and the rendering of its answer
-see one consistent farm.  Code that reads records directly, rather than through
-methods, must hold ``farm.lock`` as well.
+Thread-safety: one lock, no single writer.  gRPC handlers run on a thread
+pool and the simulator (:mod:`.simulate`) on its own thread, so one re-entrant
+lock, ``Farm.lock``, guards all state.  Every public method takes it, the
+server holds it around each whole RPC (so a lookup, the change and the
+rendering of the answer see one consistent farm), and the simulator holds it
+for one tick at a time.  Code that reads or changes records directly, rather
+than through methods, must hold ``farm.lock`` as well.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from opencue_proto import job_pb2
 
 from opencue_gateway.sandbox import errors, seed
+from opencue_gateway.sandbox.depends import Depends
 from opencue_gateway.sandbox.records import (
     Comment,
     Deed,
@@ -44,19 +51,44 @@ from opencue_gateway.sandbox.records import (
 
 K = TypeVar("K")
 V = TypeVar("V")
+R = TypeVar("R")
 
 # Cuebot's JobSpec.NAME_REGEX, applied after dashes become underscores.
-_NAME_PATTERN = re.compile(r"^[\w.-]{3,}$", re.ASCII)
+NAME_PATTERN = re.compile(r"^[\w.-]{3,}$", re.ASCII)
 # Cuebot's default department, given to the root group of a new show.
 DEFAULT_DEPARTMENT = "Unknown"
 # GetUpdatedFrames answers at most this many frames, and refuses older checks.
 UPDATED_FRAMES_LIMIT = 100
 UPDATED_FRAMES_MAX_AGE = 60
+# Frames of numbered layers have ids of this many characters of their layer's id,
+# then their number in 12 hex digits.
+FRAME_ID_PREFIX = 24
+_HEX_NUMBER = re.compile(r"^[0-9a-f]{12}$")
+
+
+@functools.cache
+def _hex(number: int) -> str:
+    """A frame number as the 12 hex digits that end a derived frame id (cached: reused a lot)."""
+    return f"{number:012x}"
 
 
 def new_id() -> str:
     """A fresh entity id in Cuebot's form (a random UUID)."""
     return str(uuid.uuid4())
+
+
+def conform_name(kind: str, name: str) -> str:
+    """A show or layer name as Cuebot's ``JobSpec.conformName`` accepts it.
+
+    At least three characters; dashes become underscores; lower case; then only
+    word characters and dots.  ``kind`` ("Show", "Layer") words the errors.
+    """
+    if len(name) < 3:
+        raise errors.short_name(kind)
+    conformed = name.replace("-", "_").lower()
+    if not NAME_PATTERN.match(conformed):
+        raise errors.malformed_name(kind, conformed)
+    return conformed
 
 
 def whole_cores(cores: float) -> float:
@@ -70,11 +102,26 @@ def whole_cores(cores: float) -> float:
 
 
 class Farm:
-    """Shows, groups, jobs, layers, frames, hosts, procs, owners and deeds."""
+    """Shows, groups, jobs, layers, frames, hosts, procs, owners and deeds, indexed.
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    Administrative records (facilities, allocations, subscriptions, limits,
+    services, departments, tasks, filters, render partitions) are kept by type
+    and id (:meth:`register`, :meth:`get`, :meth:`all`, :meth:`named`), and
+    dependencies in :attr:`depends`.  ``ids`` makes every new id, so a seeded
+    id source makes a reproducible farm.
+    """
+
+    def __init__(
+        self, clock: Callable[[], float] = time.time, ids: Callable[[], str] = new_id
+    ) -> None:
         self.lock = threading.RLock()
         self._clock = clock
+        self.new_id = ids
+        self.depends = Depends(ids, self.now)
+        self._records: dict[type, dict[str, Any]] = {}
+        self._comments: dict[str, tuple[Comment, list[Comment]]] = {}
+        self.department_names: dict[str, str] = {}
+        self.default_allocation_id = ""
         self._shows: dict[str, Show] = {}
         self._shows_by_name: dict[str, Show] = {}
         self._groups: dict[str, Group] = {}
@@ -82,6 +129,7 @@ class Farm:
         self._jobs_by_name: dict[str, Job] = {}
         self._layers: dict[str, Layer] = {}
         self._frames: dict[str, Frame] = {}
+        self._numbered_layers: dict[str, Layer] = {}
         self._hosts: dict[str, Host] = {}
         self._hosts_by_name: dict[str, Host] = {}
         self._procs: dict[str, Proc] = {}
@@ -96,6 +144,25 @@ class Farm:
         farm = cls(clock)
         seed.populate(farm)
         return farm
+
+    @classmethod
+    def generated(
+        cls, clock: Callable[[], float] = time.time, **spec: Any
+    ) -> Farm:
+        """The seed farm plus generated shows, jobs and hosts (see :mod:`.generate`).
+
+        Keywords are those of :class:`~opencue_gateway.sandbox.generate.FarmSpec`:
+        ``shows``, ``jobs_per_show``, ``layers_per_job``, ``frames_per_layer``,
+        ``hosts`` and ``seed``.
+        """
+        from opencue_gateway.sandbox.generate import FarmSpec, build
+
+        return build(FarmSpec(**spec), clock)
+
+    def set_clock(self, clock: Callable[[], float]) -> None:
+        """Read time from ``clock`` from now on (the simulator installs simulated time)."""
+        with self.lock:
+            self._clock = clock
 
     def now(self) -> int:
         """The farm's clock in epoch seconds; injectable so tests and simulations control time."""
@@ -132,20 +199,57 @@ class Farm:
     def add_layer(self, layer: Layer, frames: Iterable[tuple[str, int]]) -> Layer:
         """Register a layer and create its frames, WAITING, from ``(id, number)`` pairs."""
         with self.lock:
-            self._layers[layer.id] = layer
-            layer.job.layers[layer.name] = layer
-            now = self.now()
-            for order, (frame_id, number) in enumerate(frames):
-                frame = Frame(
-                    id=frame_id, number=number, layer=layer, state=job_pb2.WAITING,
-                    dispatch_order=order, updated_at=now, llu_time=layer.job.start_time,
-                )
-                layer.frames.append(frame)
-                layer.by_number[number] = frame
-                layer.counts[frame.state] += 1
-                self._frames[frame.id] = frame
-            layer.job.show.created_frame_count += len(layer.frames)
+            pairs = list(frames)
+            made = self._make_frames(layer, pairs)
+            self._frames.update(zip((frame_id for frame_id, _ in pairs), made, strict=True))
             return layer
+
+    def add_numbered_layer(self, layer: Layer, numbers: Iterable[int]) -> Layer:
+        """Register a layer and create its frames, WAITING, with ids derived from the layer's.
+
+        A frame's id is the first 24 characters of its layer's id followed by
+        its number in 12 hex digits, so the farm indexes the layer once rather
+        than every frame: this is how a million-frame farm builds in seconds.
+        """
+        with self.lock:
+            prefix = layer.id[:FRAME_ID_PREFIX]
+            if prefix in self._numbered_layers:
+                return self.add_layer(layer, ((prefix + _hex(n), n) for n in numbers))
+            self._make_frames(layer, [(prefix + _hex(n), n) for n in numbers])
+            self._numbered_layers[prefix] = layer
+            return layer
+
+    def _make_frames(self, layer: Layer, pairs: list[tuple[str, int]]) -> list[Frame]:
+        """Index a layer and make its frames in bulk (positional arguments are the quick way)."""
+        self._layers[layer.id] = layer
+        layer.job.layers[layer.name] = layer
+        now, llu, waiting = self.now(), layer.job.start_time, job_pb2.WAITING
+        made = [
+            # id, number, layer, state, dispatch_order, updated_at, retry_count,
+            # exit_status, start_time, stop_time, llu_time
+            Frame(frame_id, number, layer, waiting, order, now, 0, -1, 0, 0, llu)
+            for order, (frame_id, number) in enumerate(pairs)
+        ]
+        layer.frames.extend(made)
+        layer.counts[waiting] += len(made)
+        layer.job.show.created_frame_count += len(made)
+        return made
+
+    def remove_job(self, job: Job) -> None:
+        """Take a job, its layers, frames and procs out of the farm (a launch that failed)."""
+        with self.lock:
+            for proc in list(job.procs.values()):
+                self._remove_proc(proc)
+            for layer in job.layers.values():
+                del self._layers[layer.id]
+                self._numbered_layers.pop(layer.id[:FRAME_ID_PREFIX], None)
+                for frame in layer.frames:
+                    self._frames.pop(frame.id, None)
+            del self._jobs[job.id]
+            if self._jobs_by_name.get(job.name) is job:
+                del self._jobs_by_name[job.name]
+            del job.show.jobs[job.id]
+            del job.group.jobs[job.id]
 
     def add_host(self, host: Host) -> Host:
         """Register a host."""
@@ -176,12 +280,39 @@ class Farm:
         with self.lock:
             previous = self._deeds_by_host.get(deed.host.id)
             if previous is not None:
-                del self._deeds[previous.id]
-                del previous.owner.deeds[previous.id]
+                self.remove_deed(previous)
             self._deeds[deed.id] = deed
             self._deeds_by_host[deed.host.id] = deed
             deed.owner.deeds[deed.id] = deed
             return deed
+
+    def register(self, record: R) -> R:
+        """Index an administrative record (see :mod:`.admin_records`) by its type and id."""
+        with self.lock:
+            self._records.setdefault(type(record), {})[record.id] = record
+            return record
+
+    def unregister(self, record: object) -> None:
+        """Remove an administrative record from the farm."""
+        with self.lock:
+            del self._records[type(record)][record.id]
+
+    def get(self, kind: type[R], record_id: str) -> R:
+        """The administrative record of this type with this id."""
+        return self._get(self._records.get(kind, {}), record_id)
+
+    def all(self, kind: type[R]) -> list[R]:
+        """Every administrative record of a type, in creation order."""
+        with self.lock:
+            return list(self._records.get(kind, {}).values())
+
+    def named(self, kind: type[R], name: str, where: Callable[[R], bool] | None = None) -> R:
+        """The record of a type with this name (and passing ``where``, when given)."""
+        with self.lock:
+            for record in self._records.get(kind, {}).values():
+                if record.name == name and (where is None or where(record)):
+                    return record
+            raise errors.EmptyResultError()
 
     # -- lookups ------------------------------------------------------------------
 
@@ -241,13 +372,25 @@ class Farm:
             return self._get(job.layers, layer_name)
 
     def frame(self, frame_id: str) -> Frame:
-        """The frame with this id."""
-        return self._get(self._frames, frame_id)
+        """The frame with this id (see :meth:`add_numbered_layer` for derived ids)."""
+        with self.lock:
+            frame = self._frames.get(frame_id)
+            if frame is None:
+                layer = self._numbered_layers.get(frame_id[:FRAME_ID_PREFIX])
+                number = frame_id[FRAME_ID_PREFIX:]
+                if layer is not None and _HEX_NUMBER.match(number):
+                    frame = layer.frame_number(int(number, 16))
+            if frame is None or frame.id != frame_id:
+                raise errors.EmptyResultError()
+            return frame
 
     def find_frame(self, job_name: str, layer_name: str, number: int) -> Frame:
         """A frame of a pending job, by job and layer names and frame number."""
         with self.lock:
-            return self._get(self.find_layer(job_name, layer_name).by_number, number)
+            frame = self.find_layer(job_name, layer_name).frame_number(number)
+            if frame is None:
+                raise errors.EmptyResultError()
+            return frame
 
     def host(self, host_id: str) -> Host:
         """The host with this id."""
@@ -283,6 +426,11 @@ class Farm:
                 raise errors.EmptyResultError()
             return owner
 
+    def owners(self) -> list[Owner]:
+        """Every owner, in creation order."""
+        with self.lock:
+            return list(self._owners.values())
+
     def deed(self, deed_id: str) -> Deed:
         """The deed with this id."""
         return self._get(self._deeds, deed_id)
@@ -308,35 +456,22 @@ class Farm:
         three characters, dashes become underscores, lower case.
         """
         with self.lock:
-            if len(name) < 3:
-                raise errors.short_show_name("Show")
-            conformed = name.replace("-", "_").lower()
-            if not _NAME_PATTERN.match(conformed):
-                raise errors.malformed_name("Show", conformed)
+            conformed = conform_name("Show", name)
             if conformed in self._shows_by_name:
                 raise errors.duplicate_show(conformed)
-            show = self.add_show(Show(id=new_id(), name=conformed))
+            show = self.add_show(Show(id=self.new_id(), name=conformed))
             self.add_group(
-                Group(id=new_id(), name=conformed, show=show, department=DEFAULT_DEPARTMENT)
+                Group(id=self.new_id(), name=conformed, show=show, department=DEFAULT_DEPARTMENT)
             )
             return show
 
-    def set_group_min_cores(self, group: Group, cores: float) -> None:
-        """Set a group's minimum cores, in whole cores as Cuebot stores them."""
+    def remove_group(self, group: Group) -> None:
+        """Remove a group that holds no jobs and no sub groups."""
         with self.lock:
-            group.min_cores = whole_cores(cores)
-
-    def set_group_max_cores(self, group: Group, cores: float) -> None:
-        """Set a group's maximum cores, in whole cores as Cuebot stores them."""
-        with self.lock:
-            group.max_cores = whole_cores(cores)
+            del self._groups[group.id]
+            del group.show.groups[group.id]
 
     # -- jobs and frames ---------------------------------------------------------
-
-    def set_paused(self, job: Job, paused: bool) -> None:
-        """Pause or resume a job; any job, finished or not, as Cuebot allows."""
-        with self.lock:
-            job.is_paused = paused
 
     def kill_job(self, job: Job, reason: str) -> bool:
         """Kill a pending job by hand: FINISHED, its running frames back to WAITING.
@@ -349,33 +484,33 @@ class Farm:
         with self.lock:
             if not reason or job.state != job_pb2.PENDING:
                 return False
-            for layer in job.layers.values():
-                for frame in layer.frames:
-                    if frame.state == job_pb2.RUNNING:
-                        self._stop_frame(frame, job_pb2.WAITING)
+            for proc in list(job.procs.values()):
+                if proc.frame is not None:
+                    self._stop_frame(proc.frame, job_pb2.WAITING)
             self._finish(job)
             return True
 
     def eat_frames(self, frames: Iterable[Frame]) -> None:
         """Eat frames: each becomes EATEN whatever its state, as in Cuebot.
 
-        A running frame's proc is killed.  A job left with nothing to render
-        finishes.
+        A running frame's proc is killed, what waited on the frame is released,
+        and a job left with nothing to render finishes.
         """
         with self.lock:
             jobs: dict[str, Job] = {}
             for frame in list(frames):
                 self._stop_frame(frame, job_pb2.EATEN)
+                self.depends.frame_done(frame)
                 jobs[frame.layer.job.id] = frame.layer.job
             for job in jobs.values():
-                if job.state == job_pb2.PENDING and job.is_complete():
-                    self._finish(job)
+                self._finish_if_complete(job)
 
     def retry_frames(self, frames: Iterable[Frame]) -> None:
         """Retry frames: each becomes WAITING whatever its state, as in Cuebot.
 
         A running frame's proc is killed, and the frame's job goes back to
-        PENDING even if it had finished.
+        PENDING even if it had finished.  A frame still held by a depend lands
+        in DEPEND.
         """
         with self.lock:
             for frame in list(frames):
@@ -391,6 +526,89 @@ class Farm:
             for frame in list(frames):
                 if frame.proc is not None:
                     self._stop_frame(frame, job_pb2.WAITING)
+
+    def mark_as_waiting(self, frames: Iterable[Frame]) -> None:
+        """Put DEPEND frames back to WAITING, forgetting their depends (Cuebot's query).
+
+        Only frames in DEPEND change; their depend count drops to zero.
+        """
+        with self.lock:
+            now = self.now()
+            for frame in list(frames):
+                if frame.state == job_pb2.DEPEND:
+                    frame.depend_count = 0
+                    frame.set_state(job_pb2.WAITING, now)
+                    frame.llu_time = now
+
+    def mark_as_depend(self, frame: Frame) -> None:
+        """Put a WAITING frame with unsatisfied depends back to DEPEND."""
+        with self.lock:
+            held = self.depends.holding(frame)
+            if held and frame.state == job_pb2.WAITING:
+                frame.depend_count = held
+                frame.set_state(job_pb2.WAITING, self.now())
+
+    def start_frame(
+        self, frame: Frame, host: Host, cores: float, memory: int, gpus: float = 0.0
+    ) -> Proc:
+        """Book a proc for a WAITING frame on ``host`` and mark the frame RUNNING."""
+        with self.lock:
+            now = self.now()
+            job = frame.layer.job
+            proc = self.add_proc(Proc(
+                id=self.new_id(), host=host, job=job, layer=frame.layer,
+                reserved_cores=cores, reserved_memory=memory, used_memory=0,
+                reserved_gpus=gpus, log_path=f"{job.log_dir}/{job.name}.{frame.name}.rqlog",
+                booked_time=now, frame=frame,
+            ))
+            frame.start_time, frame.stop_time, frame.exit_status = now, 0, -1
+            frame.llu_time, frame.used_memory = now, 0
+            frame.last_resource = f"{host.name}/{cores:4.2f}/{int(gpus)}"
+            frame.set_state(job_pb2.RUNNING, now)
+            return proc
+
+    def complete_frame(self, frame: Frame, exit_status: int, max_rss: int) -> None:
+        """End a running frame the way Cuebot's FrameCompleteHandler does.
+
+        Exit status 0 succeeds (and releases what waited on the frame); any
+        other retries the frame until the job's ``max_retries`` is used up, then
+        the frame is DEAD, or EATEN when the job eats its dead frames.  Either
+        way the proc leaves the host, the layer's usage grows, and a job with
+        nothing left to render finishes.
+        """
+        with self.lock:
+            proc = frame.proc
+            if proc is None:
+                return
+            now = self.now()
+            seconds = max(now - frame.start_time, 0)
+            self._remove_proc(proc)
+            frame.stop_time, frame.exit_status = now, exit_status
+            frame.max_rss = max(frame.max_rss, max_rss)
+            frame.used_memory = max_rss
+            usage = frame.layer.usage
+            usage.max_rss = max(usage.max_rss, max_rss)
+            job = frame.layer.job
+            if exit_status == 0:
+                usage.rendered_frames += 1
+                usage.rendered_frame_sec += seconds
+                usage.rendered_core_sec += seconds * proc.reserved_cores
+                usage.high_frame_sec = max(usage.high_frame_sec, seconds)
+                usage.low_frame_sec = min(usage.low_frame_sec or seconds, seconds)
+                frame.set_state(job_pb2.SUCCEEDED, now)
+                self.depends.frame_done(frame)
+            else:
+                usage.failed_frames += 1
+                usage.failed_core_sec += seconds * proc.reserved_cores
+                frame.retry_count += 1
+                if frame.retry_count < job.max_retries:
+                    frame.set_state(job_pb2.WAITING, now)
+                elif job.auto_eat:
+                    frame.set_state(job_pb2.EATEN, now)
+                    self.depends.frame_done(frame)
+                else:
+                    frame.set_state(job_pb2.DEAD, now)
+            self._finish_if_complete(job)
 
     def updated_frames(
         self, job: Job, last_check: int, layer_ids: Iterable[str]
@@ -411,6 +629,15 @@ class Farm:
             )
             return list(itertools.islice(changed, UPDATED_FRAMES_LIMIT))
 
+    def set_group(self, job: Job, group: Group) -> None:
+        """Move a job to another group of its show."""
+        with self.lock:
+            if group.show is not job.show:
+                raise errors.EmptyResultError()
+            del job.group.jobs[job.id]
+            job.group = group
+            group.jobs[job.id] = job
+
     def _stop_frame(self, frame: Frame, state: int) -> None:
         """Put a frame in ``state``, first killing the proc running it, if any."""
         now = self.now()
@@ -419,12 +646,20 @@ class Farm:
             frame.stop_time = now
         frame.set_state(state, now)
 
+    def _finish_if_complete(self, job: Job) -> None:
+        """Finish a pending job once none of its frames is left to render or fix."""
+        if job.state == job_pb2.PENDING and job.is_complete():
+            self._finish(job)
+
     def _finish(self, job: Job) -> None:
-        """Mark a job FINISHED now; procs still booked on it leave, freeing their hosts."""
+        """Mark a job FINISHED now; its procs leave, and depends on the job record are met."""
         for proc in list(job.procs.values()):
             self._remove_proc(proc)
         job.state = job_pb2.FINISHED
         job.stop_time = self.now()
+        for depend in self.depends.what_depends_on(job):
+            if depend.on_layer is None:
+                self.depends.satisfy(depend)
 
     # -- comments -----------------------------------------------------------------
 
@@ -432,17 +667,25 @@ class Farm:
         """Add a comment to a job or a host, stamped now (Cuebot ignores the client's time)."""
         with self.lock:
             comment = Comment(
-                id=new_id(), timestamp=self.now(), user=user, subject=subject, message=message
+                id=self.new_id(), timestamp=self.now(), user=user, subject=subject,
+                message=message,
             )
             target.comments.append(comment)
+            self._comments[comment.id] = (comment, target.comments)
             return comment
 
-    # -- hosts, procs, owners ----------------------------------------------------
+    def comment(self, comment_id: str) -> Comment:
+        """The comment with this id, on any job or host."""
+        return self._get(self._comments, comment_id)[0]
 
-    def set_lock_state(self, host: Host, state: int) -> None:
-        """Lock or unlock a host."""
+    def delete_comment(self, comment_id: str) -> None:
+        """Remove a comment from its job or host."""
         with self.lock:
-            host.lock_state = state
+            comment, owner_list = self._get(self._comments, comment_id)
+            owner_list.remove(comment)
+            del self._comments[comment_id]
+
+    # -- hosts, procs, owners ----------------------------------------------------
 
     def kill_proc(self, proc: Proc) -> None:
         """Kill a proc: it leaves its host, and a frame it was running goes back to WAITING."""
@@ -459,13 +702,39 @@ class Farm:
             if kill:
                 self.kill_proc(proc)
 
+    def delete_host(self, host: Host) -> None:
+        """Remove a host, its procs (their frames go back to WAITING) and its deed."""
+        with self.lock:
+            for proc in list(host.procs.values()):
+                self.kill_proc(proc)
+            deed = self._deeds_by_host.get(host.id)
+            if deed is not None:
+                self.remove_deed(deed)
+            del self._hosts[host.id]
+            del self._hosts_by_name[host.name]
+
     def take_ownership(self, owner: Owner, host_name: str) -> Deed:
         """Give a NIMBY host to an owner, replacing the host's previous deed."""
         with self.lock:
             host = self.find_host(host_name)
             if not host.nimby_enabled:
                 raise errors.not_nimby()
-            return self.add_deed(Deed(id=new_id(), owner=owner, host=host))
+            return self.add_deed(Deed(id=self.new_id(), owner=owner, host=host))
+
+    def remove_deed(self, deed: Deed) -> None:
+        """Take a host away from its owner."""
+        with self.lock:
+            del self._deeds[deed.id]
+            del self._deeds_by_host[deed.host.id]
+            del deed.owner.deeds[deed.id]
+
+    def delete_owner(self, owner: Owner) -> None:
+        """Remove an owner and its deeds."""
+        with self.lock:
+            for deed in list(owner.deeds.values()):
+                self.remove_deed(deed)
+            del self._owners[owner.id]
+            del self._owners_by_name[owner.name]
 
     def _remove_proc(self, proc: Proc) -> None:
         """Free a proc's reservation on its host and job."""
@@ -475,4 +744,3 @@ class Farm:
         if proc.frame is not None:
             proc.frame.proc = None
             proc.frame = None
-

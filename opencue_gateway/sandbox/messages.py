@@ -12,8 +12,36 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from opencue_proto import comment_pb2, host_pb2, job_pb2, show_pb2
+from opencue_proto import (
+    comment_pb2,
+    department_pb2,
+    depend_pb2,
+    facility_pb2,
+    filter_pb2,
+    host_pb2,
+    job_pb2,
+    limit_pb2,
+    renderPartition_pb2,
+    service_pb2,
+    show_pb2,
+    subscription_pb2,
+    task_pb2,
+)
 
+from opencue_gateway.sandbox.admin_records import (
+    Action,
+    Allocation,
+    Department,
+    Facility,
+    Filter,
+    Limit,
+    Matcher,
+    RenderPartition,
+    Service,
+    Subscription,
+    Task,
+)
+from opencue_gateway.sandbox.depends import Depend
 from opencue_gateway.sandbox.records import (
     PENDING_STATES,
     Comment,
@@ -26,6 +54,7 @@ from opencue_gateway.sandbox.records import (
     Owner,
     Proc,
     Show,
+    Usage,
     sum_counts,
 )
 
@@ -34,6 +63,29 @@ def _reserved(procs: Iterable[Proc]) -> tuple[float, float]:
     """Cores and GPUs reserved by ``procs``."""
     procs = list(procs)
     return sum(p.reserved_cores for p in procs), sum(p.reserved_gpus for p in procs)
+
+
+def _usage(layers: Iterable[Layer]) -> Usage:
+    """The finished-frame usage of several layers, added up."""
+    total = Usage()
+    for each in layers:
+        total.add(each.usage)
+    return total
+
+
+def _usage_stats(usage: Usage) -> dict[str, float | int]:
+    """The JobStats and LayerStats fields that come from finished frames."""
+    return {
+        "rendered_frame_count": usage.rendered_frames,
+        "failed_frame_count": usage.failed_frames,
+        "avg_frame_sec": usage.rendered_frame_sec // max(usage.rendered_frames, 1),
+        "high_frame_sec": usage.high_frame_sec,
+        "avg_core_sec": int(usage.rendered_core_sec // max(usage.rendered_frames, 1)),
+        "total_core_sec": int(usage.rendered_core_sec + usage.failed_core_sec),
+        "rendered_core_sec": int(usage.rendered_core_sec),
+        "failed_core_sec": int(usage.failed_core_sec),
+        "max_rss": usage.max_rss,
+    }
 
 
 def _pending(counts: Counter[int]) -> int:
@@ -46,6 +98,7 @@ def show(record: Show) -> show_pb2.Show:
     jobs = record.pending_jobs()
     counts = sum_counts(job.frame_counts() for job in jobs)
     cores, gpus = _reserved(proc for job in jobs for proc in job.procs.values())
+    usage = _usage(layer for job in record.jobs.values() for layer in job.layers.values())
     return show_pb2.Show(
         id=record.id,
         name=record.name,
@@ -64,6 +117,8 @@ def show(record: Show) -> show_pb2.Show:
             pending_jobs=len(jobs),
             created_job_count=record.created_job_count,
             created_frame_count=record.created_frame_count,
+            rendered_frame_count=usage.rendered_frames,
+            failed_frame_count=usage.failed_frames,
             reserved_cores=cores,
             reserved_gpus=gpus,
         ),
@@ -106,6 +161,7 @@ def job(record: Job) -> job_pb2.Job:
     """A job with stats over its layers and procs."""
     counts = record.frame_counts()
     cores, gpus = _reserved(record.procs.values())
+    usage = _usage(record.layers.values())
     return job_pb2.Job(
         id=record.id,
         state=record.state,
@@ -140,6 +196,7 @@ def job(record: Job) -> job_pb2.Job:
             pending_frames=_pending(counts),
             reserved_cores=cores,
             reserved_gpus=gpus,
+            **_usage_stats(usage),
         ),
     )
 
@@ -169,7 +226,10 @@ def layer(record: Layer) -> job_pb2.Layer:
         min_gpus=record.min_gpus,
         max_gpus=record.max_gpus,
         command=record.command,
-        eligible_time=record.job.start_time,
+        eligible_time=max(record.job.start_time, record.start_after),
+        limits=record.limits,
+        start_after=record.start_after,
+        start_after_reason=record.start_after_reason,
         layer_stats=job_pb2.LayerStats(
             total_frames=len(record.frames),
             waiting_frames=counts[job_pb2.WAITING],
@@ -181,6 +241,8 @@ def layer(record: Layer) -> job_pb2.Layer:
             pending_frames=_pending(counts),
             reserved_cores=cores,
             reserved_gpus=gpus,
+            low_frame_sec=record.usage.low_frame_sec,
+            **_usage_stats(record.usage),
         ),
     )
 
@@ -198,12 +260,19 @@ def frame(record: Frame) -> job_pb2.Frame:
         dispatch_order=record.dispatch_order,
         start_time=record.start_time,
         stop_time=record.stop_time,
-        reserved_memory=record.layer.min_memory,
+        max_rss=record.max_rss,
+        used_memory=record.used_memory if record.proc is None else record.proc.used_memory,
+        reserved_memory=(
+            record.layer.min_memory if record.proc is None else record.proc.reserved_memory
+        ),
         last_resource=record.last_resource,
         checkpoint_state=record.checkpoint_state,
         llu_time=record.llu_time,
         eligible_time=record.layer.job.start_time,
         submission_time=record.layer.job.start_time,
+        frame_state_display_override=next(
+            (o for o in record.display_overrides or () if o.state == record.state), None
+        ),
     )
 
 
@@ -306,4 +375,138 @@ def comment(record: Comment) -> comment_pb2.Comment:
         user=record.user,
         subject=record.subject,
         message=record.message,
+    )
+
+
+def facility(record: Facility) -> facility_pb2.Facility:
+    """A facility."""
+    return facility_pb2.Facility(id=record.id, name=record.name)
+
+
+def allocation(record: Allocation, hosts: Iterable[Host]) -> facility_pb2.Allocation:
+    """An allocation with stats over ``hosts``, the hosts in it."""
+    stats = facility_pb2.AllocationStats()
+    for each in hosts:
+        locked = each.lock_state != host_pb2.OPEN
+        stats.hosts += 1
+        stats.cores += each.cores
+        stats.gpus += each.gpus
+        stats.idle_cores += each.idle_cores
+        stats.idle_gpus += each.idle_gpus
+        stats.running_cores += each.cores - each.idle_cores
+        stats.running_gpus += each.gpus - each.idle_gpus
+        stats.locked_hosts += locked
+        stats.locked_cores += each.cores if locked else 0
+        stats.locked_gpus += each.gpus if locked else 0
+        stats.down_hosts += each.state != host_pb2.UP
+        if not locked and each.state == host_pb2.UP:
+            stats.available_cores += each.idle_cores
+            stats.available_gpus += each.idle_gpus
+    return facility_pb2.Allocation(
+        id=record.id, name=record.name, tag=record.tag, facility=record.facility.name,
+        billable=record.billable, stats=stats,
+    )
+
+
+def subscription(record: Subscription, procs: Iterable[Proc]) -> subscription_pb2.Subscription:
+    """A subscription; ``procs`` are its show's procs on the allocation's hosts."""
+    procs = list(procs)
+    cores, gpus = _reserved(procs)
+    return subscription_pb2.Subscription(
+        id=record.id, name=record.name, show_name=record.show.name,
+        facility=record.allocation.facility.name, allocation_name=record.allocation.name,
+        size=record.size, burst=record.burst, reserved_cores=int(cores * 100),
+        reserved_gpus=int(gpus),
+    )
+
+
+def limit(record: Limit, running: int) -> limit_pb2.Limit:
+    """A limit; ``running`` is how many running frames its layers hold."""
+    return limit_pb2.Limit(
+        id=record.id, name=record.name, max_value=record.max_value, current_running=running,
+        type=record.type, enforcement=record.enforcement, soft_value=record.soft_value,
+        exit_status=record.exit_status, delay_minutes=record.delay_minutes,
+        auto_tag=record.auto_tag,
+    )
+
+
+def service(record: Service) -> service_pb2.Service:
+    """A service (or the data of a show's override of one)."""
+    return service_pb2.Service(
+        id=record.id, name=record.name, threadable=record.threadable,
+        min_cores=record.min_cores, max_cores=record.max_cores, min_memory=record.min_memory,
+        min_gpu_memory=record.min_gpu_memory, tags=record.tags, timeout=record.timeout,
+        timeout_llu=record.timeout_llu, min_gpus=record.min_gpus, max_gpus=record.max_gpus,
+        min_memory_increase=record.min_memory_increase,
+    )
+
+
+def service_override(record: Service) -> service_pb2.ServiceOverride:
+    """A show's override of a service."""
+    return service_pb2.ServiceOverride(id=record.id, data=service(record))
+
+
+def department(record: Department) -> department_pb2.Department:
+    """A show's department configuration."""
+    return department_pb2.Department(
+        id=record.id, name=record.name, dept=record.dept_id, ti_task=record.ti_task,
+        min_cores=record.managed_cores, ti_managed=record.ti_managed,
+    )
+
+
+def task(record: Task) -> task_pb2.Task:
+    """A department task."""
+    return task_pb2.Task(
+        id=record.id, name=record.name, shot=record.shot, dept=record.department.dept_id,
+        point_id=record.department.id, min_cores=record.min_cores,
+        adjust_cores=record.adjust_cores,
+    )
+
+
+def filter_(record: Filter) -> filter_pb2.Filter:
+    """A filter."""
+    return filter_pb2.Filter(
+        id=record.id, name=record.name, type=record.type, order=record.order,
+        enabled=record.enabled,
+    )
+
+
+def matcher(record: Matcher) -> filter_pb2.Matcher:
+    """A filter's matcher."""
+    return filter_pb2.Matcher(
+        id=record.id, subject=record.subject, type=record.type, input=record.input
+    )
+
+
+def action(record: Action) -> filter_pb2.Action:
+    """A filter's action."""
+    return filter_pb2.Action(
+        id=record.id, type=record.type, value_type=record.value_type,
+        group_value=record.group_value, string_value=record.string_value,
+        integer_value=record.integer_value, float_value=record.float_value,
+        boolean_value=record.boolean_value,
+    )
+
+
+def depend(record: Depend) -> depend_pb2.Depend:
+    """A dependency, naming both sides' job, layer and frame."""
+    return depend_pb2.Depend(
+        id=record.id, type=record.type, target=record.target, any_frame=record.any_frame,
+        active=record.active, depend_er_job=record.er_job.name,
+        depend_er_layer=record.er_layer.name if record.er_layer else "",
+        depend_er_frame=record.er_frame.name if record.er_frame else "",
+        depend_on_job=record.on_job.name,
+        depend_on_layer=record.on_layer.name if record.on_layer else "",
+        depend_on_frame=record.on_frame.name if record.on_frame else "",
+    )
+
+
+def render_partition(record: RenderPartition) -> renderPartition_pb2.RenderPartition:
+    """A local render partition."""
+    return renderPartition_pb2.RenderPartition(
+        id=record.id, job=record.job.name, layer=record.layer.name if record.layer else "",
+        frame=record.frame.name if record.frame else "", render_part_type=record.type,
+        host=record.host.name, cores=0, memory=0, max_cores=record.max_cores,
+        max_memory=record.max_memory, max_gpu_memory=record.max_gpu_memory,
+        threads=record.threads, gpus=0, max_gpus=record.max_gpus,
     )

@@ -22,6 +22,8 @@ from opencue_proto import host_pb2, job_pb2
 
 # A frame state counts as pending when it still has to render (JobStats.pending_frames).
 PENDING_STATES = (job_pb2.WAITING, job_pb2.DEPEND)
+# States a frame with unsatisfied depends is moved out of, to DEPEND (Cuebot's frame trigger).
+HELD_STATES = (job_pb2.WAITING, job_pb2.DEAD, job_pb2.SUCCEEDED, job_pb2.CHECKPOINT)
 # States that keep a job from being complete (Cuebot's JobDao.isJobComplete).
 UNFINISHED_STATES = (
     job_pb2.WAITING, job_pb2.RUNNING, job_pb2.DEAD, job_pb2.DEPEND, job_pb2.CHECKPOINT
@@ -55,6 +57,7 @@ class Show:
     comment_email: str = ""
     created_job_count: int = 0
     created_frame_count: int = 0
+    scheduler_managed: bool = False
     root: Group | None = None
     groups: dict[str, Group] = field(default_factory=dict)
     jobs: dict[str, Job] = field(default_factory=dict)
@@ -120,6 +123,8 @@ class Job:
     is_paused: bool = False
     auto_eat: bool = False
     stop_time: int = 0
+    max_retries: int = 3
+    email: str = ""
     layers: dict[str, Layer] = field(default_factory=dict)
     comments: list[Comment] = field(default_factory=list)
     procs: dict[str, Proc] = field(default_factory=dict)
@@ -130,8 +135,39 @@ class Job:
 
     def is_complete(self) -> bool:
         """True when no frame is left to render or to fix."""
-        counts = self.frame_counts()
-        return not any(counts[state] for state in UNFINISHED_STATES)
+        return not any(
+            layer.counts[state] for layer in self.layers.values() for state in UNFINISHED_STATES
+        )
+
+
+@dataclass(eq=False, slots=True)
+class Usage:
+    """What a layer's finished frames used: the source of its rendered and failed stats.
+
+    Kept as running sums, updated when a frame stops running, so stats never
+    walk the frames.
+    """
+
+    rendered_frames: int = 0
+    failed_frames: int = 0
+    rendered_frame_sec: int = 0
+    rendered_core_sec: float = 0.0
+    failed_core_sec: float = 0.0
+    high_frame_sec: int = 0
+    low_frame_sec: int = 0
+    max_rss: int = 0
+
+    def add(self, other: Usage) -> None:
+        """Fold another layer's usage into this sum."""
+        self.rendered_frames += other.rendered_frames
+        self.failed_frames += other.failed_frames
+        self.rendered_frame_sec += other.rendered_frame_sec
+        self.rendered_core_sec += other.rendered_core_sec
+        self.failed_core_sec += other.failed_core_sec
+        self.high_frame_sec = max(self.high_frame_sec, other.high_frame_sec)
+        lows = [low for low in (self.low_frame_sec, other.low_frame_sec) if low]
+        self.low_frame_sec = min(lows, default=0)
+        self.max_rss = max(self.max_rss, other.max_rss)
 
 
 @dataclass(eq=False, slots=True)
@@ -158,9 +194,24 @@ class Layer:
     timeout: int = 0
     timeout_llu: int = 0
     memory_optimizer_enabled: bool = True
+    start_after: int = 0
+    start_after_reason: str = ""
+    limits: list[str] = field(default_factory=list)
+    output_paths: list[str] = field(default_factory=list)
     frames: list[Frame] = field(default_factory=list)
-    by_number: dict[int, Frame] = field(default_factory=dict)
     counts: Counter[int] = field(default_factory=Counter)
+    usage: Usage = field(default_factory=Usage)
+    numbered: dict[int, Frame] | None = None
+
+    def frame_number(self, number: int) -> Frame | None:
+        """The layer's frame with this number; the index is built on first use.
+
+        A layer never gains frames after it is created, so the index stays
+        right, and a farm of a million frames does not pay for it up front.
+        """
+        if self.numbered is None:
+            self.numbered = {frame.number: frame for frame in self.frames}
+        return self.numbered.get(number)
 
     def procs(self) -> list[Proc]:
         """The procs booked on this layer."""
@@ -184,7 +235,11 @@ class Frame:
     llu_time: int = 0
     last_resource: str = "/0.00/0"
     checkpoint_state: int = job_pb2.DISABLED
+    depend_count: int = 0
+    max_rss: int = 0
+    used_memory: int = 0
     proc: Proc | None = None
+    display_overrides: list[job_pb2.FrameStateDisplayOverride] | None = None
 
     @property
     def name(self) -> str:
@@ -195,8 +250,11 @@ class Frame:
         """Change state and keep the layer's per-state counts right.
 
         Every state change goes through here, so layer, job, group and show
-        stats always agree with the frames.
+        stats always agree with the frames.  A frame still held by a depend
+        lands in DEPEND instead, as Cuebot's database trigger decides.
         """
+        if self.depend_count > 0 and state in HELD_STATES:
+            state = job_pb2.DEPEND
         counts = self.layer.counts
         counts[self.state] -= 1
         counts[state] += 1

@@ -21,6 +21,12 @@ from opencue_gateway.sandbox.records import Frame, Host, Job, Layer, Proc
 MAX_FRAME_RESULTS = 1000
 
 _FRAME_SET_ITEM = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:([xy:])(\d+))?)?$")
+# FrameSearch's memory and duration ranges: "low-high" or "low" (at least), as floats.
+_FLOAT_RANGE = re.compile(r"^([0-9.]+)-([0-9.]+)$")
+# Memory ranges are in GiB of the frame's peak memory (the farm counts bytes).
+GIB = 1024**3
+# Duration ranges are in hours.
+HOUR = 3600
 
 
 def match_jobs(jobs: Iterable[Job], criteria: job_pb2.JobSearchCriteria) -> list[Job]:
@@ -48,30 +54,33 @@ def match_jobs(jobs: Iterable[Job], criteria: job_pb2.JobSearchCriteria) -> list
     return sorted((job for job in jobs if wanted(job)), key=lambda job: job.name)
 
 
-def frame_page(layers: Iterable[Layer], criteria: job_pb2.FrameSearchCriteria) -> list[Frame]:
+def frame_page(
+    layers: Iterable[Layer], criteria: job_pb2.FrameSearchCriteria, now: int
+) -> list[Frame]:
     """One page of the frames of ``layers`` matching ``criteria``, for Get*Frames.
 
     ``page`` is 1-based (0 means 1) and ``limit`` is the page size; a limit of 0
     or over 1000 means 1000, which is what Cuebot's FrameSearch evidently intends
-    (its code, as written, returns nothing for a limit of 0).
+    (its code, as written, returns nothing for a limit of 0).  The page is cut
+    from a lazy walk, so only the frames up to its end are visited.
     """
     page = max(criteria.page, 1)
     limit = criteria.limit if 0 < criteria.limit < MAX_FRAME_RESULTS else MAX_FRAME_RESULTS
-    frames = matching_frames(layers, criteria)
+    frames = matching_frames(layers, criteria, now)
     return list(itertools.islice(frames, (page - 1) * limit, page * limit))
 
 
 def matching_frames(
-    layers: Iterable[Layer], criteria: job_pb2.FrameSearchCriteria
+    layers: Iterable[Layer], criteria: job_pb2.FrameSearchCriteria, now: int
 ) -> Iterator[Frame]:
     """Every frame of ``layers`` matching ``criteria``, ignoring paging.
 
     This is what Cuebot's eat, kill and retry act on.  Order is Cuebot's: frame
     dispatch order, then layer dispatch order.  ``include_finished``,
-    ``memory_range`` and ``duration_range`` are ignored (Cuebot ignores the
-    first one too).
+    ``offset`` and ``max_results`` are ignored, as Cuebot's FrameSearch ignores
+    them; ``now`` is the end of a running frame's duration.
     """
-    wanted = _frame_filter(criteria)
+    wanted = _frame_filter(criteria, now)
     return (frame for frame in _ordered(layers) if wanted(frame))
 
 
@@ -83,7 +92,7 @@ def _ordered(layers: Iterable[Layer]) -> Iterator[Frame]:
     )
 
 
-def _frame_filter(criteria: job_pb2.FrameSearchCriteria) -> Callable[[Frame], bool]:
+def _frame_filter(criteria: job_pb2.FrameSearchCriteria, now: int) -> Callable[[Frame], bool]:
     """Build the frame predicate once per search, so no field is re-parsed per frame."""
     ids = set(criteria.ids)
     names = set(criteria.frames)
@@ -91,6 +100,8 @@ def _frame_filter(criteria: job_pb2.FrameSearchCriteria) -> Callable[[Frame], bo
     states = set(criteria.states.frame_states)
     numbers = frame_set(criteria.frame_range) if criteria.frame_range else None
     change_date = criteria.change_date
+    memory = float_range(criteria.memory_range, GIB)
+    duration = float_range(criteria.duration_range, HOUR)
 
     def wanted(frame: Frame) -> bool:
         """Apply each set field of the criteria; an unset field matches everything."""
@@ -101,9 +112,36 @@ def _frame_filter(criteria: job_pb2.FrameSearchCriteria) -> Callable[[Frame], bo
             and (not states or frame.state in states)
             and (change_date <= 0 or frame.updated_at > change_date)
             and (numbers is None or frame.number in numbers)
+            and (memory is None or memory[0] <= frame.max_rss <= memory[1])
+            and (duration is None or (
+                frame.state != job_pb2.WAITING
+                and duration[0] <= _duration(frame, now) <= duration[1]
+            ))
         )
 
     return wanted
+
+
+def float_range(text: str, unit: float) -> tuple[float, float] | None:
+    """Read a FrameSearch range (``"2-4"`` or ``"2"``, meaning at least 2) in ``unit``s.
+
+    None means "no filter": the field is empty or, as Cuebot logs and skips, unreadable.
+    """
+    match = _FLOAT_RANGE.match(text)
+    try:
+        if match:
+            return float(match.group(1)) * unit, float(match.group(2)) * unit
+        return (float(text) * unit, float("inf")) if text else None
+    except ValueError:
+        return None
+
+
+def _duration(frame: Frame, now: int) -> int:
+    """Seconds a frame has run: to its stop, or to now while it runs (Cuebot's find_duration)."""
+    if not frame.start_time:
+        return 0
+    end = frame.stop_time if frame.stop_time >= frame.start_time else now
+    return end - frame.start_time
 
 
 def frame_set(spec: str) -> set[int]:

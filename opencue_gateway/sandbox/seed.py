@@ -8,7 +8,13 @@ The proc is booked on the example job but has not been given a frame yet, so
 every frame stays WAITING; it reserves 4 cores and 1 GPU of the host, which
 therefore has 12 idle cores and no idle GPU, and the job, its layer, group and
 show each report 4 reserved cores.  The host is a NIMBY desktop because Cuebot
-only lets owners hold deeds on such hosts.  The Proc message has no field for
+only lets owners hold deeds on such hosts.
+
+Beyond the README's entities, the seed holds what a fresh Cuebot database
+has and CueWeb's pages list: the ``local`` facility with its default
+``local.general`` allocation (the host's), the show's subscription to it,
+Cuebot's stock services, a few department names (the show's groups use
+``Unknown`` and ``lighting``), and one limit.  The Proc message has no field for
 the README's 8 GiB of virtual memory, so that figure is the proc's reserved
 memory.
 """
@@ -19,6 +25,14 @@ from typing import TYPE_CHECKING
 
 from opencue_proto import job_pb2
 
+from opencue_gateway.sandbox.admin_records import (
+    Allocation,
+    Department,
+    Facility,
+    Limit,
+    Service,
+    Subscription,
+)
 from opencue_gateway.sandbox.records import Deed, Group, Host, Job, Layer, Owner, Proc, Show
 
 if TYPE_CHECKING:
@@ -43,11 +57,63 @@ GROUP_NAME = "default"
 HOST_NAME = "render-host-001"
 OWNER_NAME = "artist1"
 
+FACILITY_ID = "00000000-0000-0000-0000-0000000000a1"
+ALLOCATION_ID = "00000000-0000-0000-0000-0000000000a2"
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-0000000000a3"
+LIMIT_ID = "00000000-0000-0000-0000-0000000000a4"
+
+FACILITY_NAME = "local"
+ALLOCATION_NAME = "local.general"
+LIMIT_NAME = "nuke_licenses"
+
 EPOCH = 1694000000
 GIB = 1024**3
+# Cuebot's stock services: name, minimum cores (core units), threadable, minimum memory.
+SERVICES = (
+    ("default", 100, False, 3 * GIB),
+    ("prman", 100, False, 3 * GIB),
+    ("arnold", 100, True, 3 * GIB),
+    ("maya", 100, False, 2 * GIB),
+    ("nuke", 100, False, 1 * GIB),
+    ("blender", 100, True, 2 * GIB),
+)
+DEPARTMENT_NAMES = ("Unknown", "animation", "comp", "fx", "lighting", "modeling")
 
 
 def populate(farm: Farm) -> None:
+    """Add the README's entities, then the facility, services and departments around them."""
+    show = populate_readme(farm)
+    populate_admin(farm, show)
+
+
+def populate_admin(farm: Farm, show: Show) -> None:
+    """Add the facility and allocation, subscription, services, departments and limit."""
+    facility = farm.register(Facility(id=FACILITY_ID, name=FACILITY_NAME))
+    allocation = farm.register(
+        Allocation(id=ALLOCATION_ID, name=ALLOCATION_NAME, tag="general", facility=facility)
+    )
+    farm.default_allocation_id = allocation.id
+    farm.register(
+        Subscription(id=SUBSCRIPTION_ID, show=show, allocation=allocation, size=10000,
+                     burst=20000)
+    )
+    for name, cores, threadable, memory in SERVICES:
+        farm.register(Service(
+            id=farm.new_id(), name=name, min_cores=cores, threadable=threadable,
+            min_memory=memory, tags=["general"],
+        ))
+    for name in DEPARTMENT_NAMES:
+        farm.department_names[name] = farm.new_id()
+    for group in show.groups.values():
+        if not any(d.name == group.department for d in farm.all(Department)):
+            farm.register(Department(
+                id=farm.new_id(), name=group.department,
+                dept_id=farm.department_names[group.department], show=show,
+            ))
+    farm.register(Limit(id=LIMIT_ID, name=LIMIT_NAME, max_value=10))
+
+
+def populate_readme(farm: Farm) -> Show:
     """Add the README's show, group, job, layer, frames, host, proc, owner and deed."""
     show = farm.add_show(
         Show(
@@ -94,3 +160,4 @@ def populate(farm: Farm) -> None:
     )
     owner = farm.add_owner(Owner(id=OWNER_ID, name=OWNER_NAME, show=show))
     farm.add_deed(Deed(id=DEED_ID, owner=owner, host=host))
+    return show

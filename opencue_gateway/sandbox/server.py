@@ -21,6 +21,7 @@ from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.sandbox import errors
 from opencue_gateway.sandbox.farm import Farm
 from opencue_gateway.sandbox.handlers import HANDLERS, Handler
+from opencue_gateway.sandbox.simulate import Simulator
 
 # grpc-java's server defaults for keepalive enforcement: pings without data
 # at most every 5 minutes, GOAWAY after 2 strikes, none while no call is open.
@@ -35,7 +36,12 @@ EXCLUSIVE_PORT = (("grpc.so_reuseport", 0),)
 
 
 class SandboxServer:
-    """An in-memory Cuebot listening on ``host`` (loopback by default)."""
+    """An in-memory Cuebot listening on ``host`` (loopback by default).
+
+    With a ``simulator`` (which must drive ``farm``), the farm moves while the
+    server runs: :meth:`start` starts the simulator's thread once the server
+    listens, and :meth:`stop` stops it before the server.
+    """
 
     def __init__(
         self,
@@ -43,9 +49,13 @@ class SandboxServer:
         port: int = 0,
         farm: Farm | None = None,
         max_workers: int = 16,
+        simulator: Simulator | None = None,
     ) -> None:
         self.host = host
         self.farm = farm if farm is not None else Farm.seeded()
+        if simulator is not None and simulator.farm is not self.farm:
+            raise ValueError("the simulator must drive the server's farm")
+        self.simulator = simulator
         self._requested_port = port
         self._max_workers = max_workers
         self._server: grpc.Server | None = None
@@ -69,6 +79,8 @@ class SandboxServer:
             executor.shutdown(wait=True)
             raise
         self._server, self._executor, self._port = server, executor, port
+        if self.simulator is not None:
+            self.simulator.start()
         return port
 
     def stop(self, grace: float | None = 1.0) -> None:
@@ -78,6 +90,8 @@ class SandboxServer:
         """
         if self._server is None or self._executor is None:
             return
+        if self.simulator is not None:
+            self.simulator.stop()
         self._server.stop(grace).wait()
         self._executor.shutdown(wait=True)
         self._server = self._executor = self._port = None

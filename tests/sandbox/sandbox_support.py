@@ -8,12 +8,50 @@ from typing import Any
 
 import grpc
 import pytest
+from opencue_proto import job_pb2
 
 # The fake clock's time when a test's farm is seeded.
 START = 1_700_000_000
 
 # Seconds any single call may take before the test fails instead of hanging.
 CALL_TIMEOUT = 5.0
+
+# A two-job spec of the kind CueWeb's submit page writes: the second job's
+# "comp" layer waits for its "render" layer frame by frame.
+SPEC = """<?xml version="1.0"?>
+<spec>
+  <facility>local</facility>
+  <show>testing</show>
+  <shot>shot002</shot>
+  <user>artist2</user>
+  <job name="lighting">
+    <paused>False</paused>
+    <maxretries>2</maxretries>
+    <layers>
+      <layer name="beauty" type="Render">
+        <cmd>render -f #IFRAME#</cmd>
+        <range>1-4</range>
+        <chunk>1</chunk>
+        <cores>2.0</cores>
+        <memory>4g</memory>
+        <services><service>arnold</service></services>
+      </layer>
+    </layers>
+  </job>
+  <job name="comp-job">
+    <layers>
+      <layer name="render" type="Render"><cmd>a</cmd><range>1-3</range></layer>
+      <layer name="comp" type="Render"><cmd>b</cmd><range>1-3</range></layer>
+    </layers>
+  </job>
+  <depends>
+    <depend type="FRAME_BY_FRAME" anyframe="False">
+      <depjob>comp-job</depjob><deplayer>comp</deplayer>
+      <onjob>comp-job</onjob><onlayer>render</onlayer>
+    </depend>
+  </depends>
+</spec>
+"""
 
 
 class TimedStub:
@@ -45,3 +83,9 @@ def rpc_error(call: Callable[..., Any], request: object) -> grpc.RpcError:
     with pytest.raises(grpc.RpcError) as failure:
         call(request)
     return failure.value
+
+
+def launch(cue: Any, spec: str = SPEC) -> list[job_pb2.Job]:
+    """Launch a job spec through LaunchSpecAndWait and return the jobs."""
+    request = job_pb2.JobLaunchSpecAndWaitRequest(spec=spec)
+    return list(cue.job.LaunchSpecAndWait(request).jobs.jobs)

@@ -130,9 +130,11 @@ def test_stale_updated_frames_check_is_refused(clock, cue):
 
 def test_unimplemented_method_names_itself(cue):
     """A catalog method the sandbox lacks answers UNIMPLEMENTED and names the method."""
-    error = rpc_error(cue.job.SetMaxRetries, job_pb2.JobSetMaxRetriesRequest())
+    error = rpc_error(cue.host.RestartRqdNow, host_pb2.HostRestartRqdNowRequest())
     assert error.code() == grpc.StatusCode.UNIMPLEMENTED
-    assert error.details() == "the sandbox Cuebot does not implement job.JobInterface/SetMaxRetries"
+    assert error.details() == (
+        "the sandbox Cuebot does not implement host.HostInterface/RestartRqdNow"
+    )
 
 
 def test_every_catalog_method_is_registered(channel):

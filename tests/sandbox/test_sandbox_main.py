@@ -1,4 +1,5 @@
-"""``python -m opencue_gateway.sandbox`` announces its address and stops cleanly on signals."""
+"""``python -m opencue_gateway.sandbox`` announces its address, stops cleanly on signals,
+and takes farm-size and simulation flags."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from opencue_proto import show_pb2, show_pb2_grpc
+from opencue_proto import job_pb2, job_pb2_grpc, show_pb2, show_pb2_grpc
 
-from opencue_gateway.sandbox.__main__ import DEFAULT_PORT, parse_args
+from opencue_gateway.sandbox.__main__ import DEFAULT_PORT, build_server, parse_args
+from opencue_gateway.sandbox.generate import FarmSpec
 from tests.sandbox.sandbox_support import CALL_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,3 +67,70 @@ def test_defaults_are_loopback_and_cuebots_port():
     """Without arguments the sandbox binds 127.0.0.1 on Cuebot's port 8443."""
     args = parse_args([])
     assert (args.host, args.port) == ("127.0.0.1", DEFAULT_PORT) == ("127.0.0.1", 8443)
+
+
+def test_scale_and_simulation_flags():
+    """The farm-size, seed and simulation flags parse to the values given."""
+    args = parse_args([
+        "--shows", "2", "--jobs-per-show", "3", "--layers-per-job", "4", "--frames-per-layer",
+        "5", "--hosts", "6", "--seed", "7", "--simulate", "--tick-seconds", "2.5", "--speed",
+        "10", "--failure-rate", "0.5",
+    ])
+    assert (args.shows, args.jobs_per_show, args.layers_per_job) == (2, 3, 4)
+    assert (args.frames_per_layer, args.hosts, args.seed) == (5, 6, 7)
+    assert (args.simulate, args.tick_seconds, args.speed, args.failure_rate) == (
+        True, 2.5, 10.0, 0.5
+    )
+
+
+@pytest.mark.parametrize("flags", [["--hosts", "-1"], ["--speed", "0"], ["--tick-seconds", "x"]])
+def test_bad_flag_values_are_refused(flags):
+    """Negative sizes and non-positive speeds or ticks stop the command with a usage error."""
+    with pytest.raises(SystemExit):
+        parse_args(flags)
+
+
+def test_without_size_flags_the_farm_is_the_seed_and_still():
+    """No size flag: the README's seed farm, and no simulator."""
+    server = build_server(parse_args([]))
+    assert [show.name for show in server.farm.shows()] == ["testing"]
+    assert server.simulator is None
+
+
+def test_size_flags_generate_and_simulate_drives_the_farm():
+    """Any size flag adds a generated farm (others at their defaults); --simulate attaches one."""
+    server = build_server(parse_args(["--shows", "2", "--frames-per-layer", "2", "--simulate",
+                                      "--tick-seconds", "5", "--speed", "4", "--seed", "3"]))
+    assert [show.name for show in server.farm.shows()] == ["testing", "show001", "show002"]
+    assert len(server.farm.jobs()) == 1 + 2 * FarmSpec().jobs_per_show
+    assert len(server.farm.hosts()) == 1 + FarmSpec().hosts
+    simulator = server.simulator
+    assert (simulator.farm, simulator.tick_seconds, simulator.speed) == (server.farm, 5.0, 4.0)
+
+
+def test_simulated_process_runs_frames():
+    """With --simulate the process's farm moves: a frame is RUNNING or done within seconds."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "opencue_gateway.sandbox", "--port", "0", "--shows", "1",
+         "--jobs-per-show", "1", "--hosts", "2", "--simulate", "--tick-seconds", "30",
+         "--speed", "300"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        match = LISTENING.match(_first_line(process))
+        assert match is not None
+        with grpc.insecure_channel(match.group(1)) as channel:
+            stub = job_pb2_grpc.JobInterfaceStub(channel)
+            request = job_pb2.JobGetJobsRequest(r=job_pb2.JobSearchCriteria(shows=["show001"]))
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            started = 0
+            while not started and time.monotonic() < deadline:
+                jobs = stub.GetJobs(request, timeout=CALL_TIMEOUT).jobs.jobs
+                started = sum(j.job_stats.running_frames + j.job_stats.succeeded_frames
+                              for j in jobs)
+                time.sleep(0.1)
+        assert started > 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+        process.stdout.close()
