@@ -62,6 +62,20 @@ log = logger(__name__)
 # How often the drain checks for finished requests and closed connections.
 DRAIN_POLL_SECONDS = 0.05
 SANDBOX_TOKEN_LIFETIME = 24 * 3600
+# The sandbox's own flags (with --sandbox): farm size, randomness, simulation.
+SANDBOX_OPTIONS: dict[str, tuple[Any, str]] = {
+    "shows": (int, "generate a farm with this many shows (default 1)"),
+    "jobs-per-show": (int, "generated farm: jobs per show (default 10)"),
+    "layers-per-job": (int, "generated farm: layers per job (default 3)"),
+    "frames-per-layer": (int, "generated farm: frames per layer (default 100)"),
+    "hosts": (int, "generated farm: render hosts (default 10)"),
+    "seed": (int, "makes the generated farm and the simulation reproducible (default 0)"),
+    "tick-seconds": (float, "simulated seconds per tick (default 1)"),
+    "speed": (float, "simulated seconds per real second (default 1)"),
+    "failure-rate": (float, "share of simulated frames that fail (default 0.05)"),
+}
+# Of those, the ones that do not size the farm.
+RUN_OPTIONS = ("seed", "tick_seconds", "speed", "failure_rate")
 # How often buckets of idle callers are dropped from the rate limiter.
 HOUSEKEEPING_SECONDS = 60
 
@@ -82,12 +96,31 @@ class Options(usage.Options):
     optFlags = [
         ["sandbox", None, "run an in-memory sandbox Cuebot inside the gateway and use it "
                           "(no OpenCue needed; the JWT secret defaults to default-secret-key)"],
+        ["simulate", None, "sandbox: advance time (dispatch, run and finish frames)"],
     ]
-    optParameters = [[s.flag, None, None, f"{s.help} [{s.variable}]"] for s in SETTINGS]
+    optParameters = [[s.flag, None, None, f"{s.help} [{s.variable}]"] for s in SETTINGS] + [
+        [flag, None, None, f"sandbox: {text}"] for flag, (_, text) in SANDBOX_OPTIONS.items()
+    ]
 
     def flags(self) -> dict[str, str | None]:
         """Given flags by setting attribute; None where the flag was not used."""
         return {s.attribute: self.get(s.flag) for s in SETTINGS}
+
+    def sandbox_options(self) -> dict[str, Any]:
+        """The sandbox's farm and simulation options, typed; only with --sandbox."""
+        given = {flag: self[flag] for flag in SANDBOX_OPTIONS if self[flag] is not None}
+        if (given or self["simulate"]) and not self["sandbox"]:
+            raise ConfigError("--" + next(iter(given), "simulate"), "only applies with --sandbox")
+        typed: dict[str, Any] = {}
+        for flag, raw in given.items():
+            parse, _ = SANDBOX_OPTIONS[flag]
+            try:
+                typed[flag.replace("-", "_")] = parse(raw)
+            except ValueError:
+                raise ConfigError(f"--{flag}", f"expected a number, got {raw!r}") from None
+        sizes = {k: v for k, v in typed.items() if k not in RUN_OPTIONS}
+        run = {k: v for k, v in typed.items() if k in RUN_OPTIONS}
+        return {"sizes": sizes, "simulate": bool(self["simulate"]), **run}
 
 
 def makeService(options: Options) -> GatewayService:
@@ -96,18 +129,18 @@ def makeService(options: Options) -> GatewayService:
 
     try:
         config = config_from_process(options.flags(), sandbox=bool(options["sandbox"]))
-        service = GatewayService(config, reactor)
+        service = GatewayService(config, reactor, sandbox_options=options.sandbox_options())
     except ConfigError as error:
         raise SystemExit(f"opencue-gateway: {error}") from None
     reactor.callWhenRunning(install_signal_handlers, reactor, service)
     return service
 
 
-def _sandbox_server() -> Any:
+def _sandbox_server(options: dict[str, Any]) -> Any:
     """The embedded sandbox Cuebot; imported only in sandbox mode, which production never uses."""
-    from opencue_gateway.sandbox import SandboxServer
+    from opencue_gateway.sandbox.factory import sandbox_server
 
-    return SandboxServer()
+    return sandbox_server(**options)
 
 
 def install_signal_handlers(reactor: Any, service: GatewayService) -> None:
@@ -140,7 +173,9 @@ class GatewayService(MultiService):
     do the channel, the pool and the sandbox stop.
     """
 
-    def __init__(self, config: GatewayConfig, reactor: Any) -> None:
+    def __init__(
+        self, config: GatewayConfig, reactor: Any, sandbox_options: dict[str, Any] | None = None
+    ) -> None:
         super().__init__()
         self.config = config
         self._reactor = reactor
@@ -159,7 +194,7 @@ class GatewayService(MultiService):
                                config.cuebot_tls_key_file)
             if config.uses_cuebot_tls else None
         )
-        self.sandbox = _sandbox_server() if config.sandbox else None
+        self.sandbox = _sandbox_server(sandbox_options or {}) if config.sandbox else None
         self.pool = ThreadPool(
             minthreads=0, maxthreads=config.max_concurrent_streams, name="cuebot-calls"
         )

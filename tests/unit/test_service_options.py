@@ -1,0 +1,43 @@
+"""twistd options: every setting is a flag, and the sandbox flags need --sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from opencue_gateway.config import SETTINGS, ConfigError
+from opencue_gateway.service import Options
+
+
+def parse(*argv: str) -> Options:
+    options = Options()
+    options.parseOptions(list(argv))
+    return options
+
+
+def test_every_setting_is_a_flag():
+    """Each environment variable has its twistd flag, unset unless given."""
+    options = parse("--grpc-timeout", "5s")
+    flags = options.flags()
+    assert flags["grpc_timeout"] == "5s"
+    assert all(flags[s.attribute] is None for s in SETTINGS if s.attribute != "grpc_timeout")
+
+
+def test_sandbox_options_are_typed():
+    """Farm sizes and simulation options come out typed, sizes apart."""
+    options = parse("--sandbox", "--shows", "2", "--frames-per-layer", "50", "--simulate",
+                    "--speed", "10", "--seed", "7")
+    assert options.sandbox_options() == {
+        "sizes": {"shows": 2, "frames_per_layer": 50}, "simulate": True, "speed": 10.0, "seed": 7,
+    }
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (("--shows", "2"), "--shows: only applies with --sandbox"),
+    (("--simulate",), "--simulate: only applies with --sandbox"),
+    (("--sandbox", "--hosts", "many"), "--hosts: expected a number, got 'many'"),
+])
+def test_bad_sandbox_options(argv, words):
+    """Sandbox flags without --sandbox, or with a wrong type, are one-line errors."""
+    with pytest.raises(ConfigError) as caught:
+        parse(*argv).sandbox_options()
+    assert str(caught.value) == words
