@@ -24,7 +24,7 @@ from twisted.web.resource import IResource
 from opencue_gateway.audit import AuditLog
 from opencue_gateway.auth import Authenticator, Principal
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
-from opencue_gateway.compression import accepts_gzip
+from opencue_gateway.compression import MIN_BYTES, accepts_gzip, gzip_body
 from opencue_gateway.errors import INTERNAL_MESSAGE, GatewayError, write_error
 from opencue_gateway.fanin import FanIn
 from opencue_gateway.health import Probe
@@ -45,12 +45,14 @@ JSON = b"application/json"
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """A GET endpoint of the gateway's own: its metrics label, content type, and
-    a function making (status, body)."""
+    """A GET endpoint of the gateway's own: its metrics label, content type, a function
+    making (status, body), caching, and for fixed pages the body gzipped in advance."""
 
     label: str
     content_type: bytes
     render: Callable[[], tuple[int, bytes]]
+    cache_control: bytes = b"no-store"
+    gzipped: bytes | None = None
 
 
 def probe_page(label: str, probe: Callable[[], Probe]) -> Page:
@@ -63,9 +65,15 @@ def probe_page(label: str, probe: Callable[[], Probe]) -> Page:
     return Page(label, JSON, render)
 
 
-def static_page(label: str, content_type: bytes, body: bytes) -> Page:
-    """A page whose body never changes (the configuration, the API description)."""
-    return Page(label, content_type, lambda: (200, body))
+def static_page(
+    label: str, content_type: bytes, body: bytes, cache_control: bytes = b"no-store"
+) -> Page:
+    """A page whose body never changes (configuration, API description, docs assets).
+
+    Its gzip encoding is made once, here, so serving it costs no compression.
+    """
+    gzipped = gzip_body(body) if len(body) > MIN_BYTES else None
+    return Page(label, content_type, lambda: (200, body), cache_control, gzipped)
 
 
 class GatewayApp:
@@ -142,7 +150,12 @@ class GatewayApp:
         status, body = page.render()
         request.setResponseCode(status)
         request.setHeader(b"Content-Type", page.content_type)
-        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"Cache-Control", page.cache_control)
+        if page.gzipped is not None:
+            request.setHeader(b"Vary", b"Accept-Encoding, Origin")
+            if accepts_gzip(request.getHeader(b"accept-encoding")):
+                request.setHeader(b"Content-Encoding", b"gzip")
+                return page.gzipped
         return body
 
     def _start_trace(self, request: IRequest) -> None:

@@ -45,10 +45,12 @@ from opencue_gateway.config import (
     short_secrets,
 )
 from opencue_gateway.cors import CorsPolicy
+from opencue_gateway.docs import docs_page, read_assets
 from opencue_gateway.fanin import FanIn
 from opencue_gateway.health import Health
 from opencue_gateway.logs import JsonLinesObserver, logger, set_level
 from opencue_gateway.metrics import CONTENT_TYPE, GatewayState, Metrics
+from opencue_gateway.openapi import openapi_json
 from opencue_gateway.policy import Policy, PolicyError, load_policy
 from opencue_gateway.ratelimit import RateLimiter
 from opencue_gateway.site import GatewaySite, HttpLimits
@@ -257,6 +259,7 @@ class GatewayService(MultiService):
         if self.config.metrics_port is None:
             metrics = Page("metrics", CONTENT_TYPE, lambda: (200, self.metrics.exposition()))
             (private if self.config.metrics_require_auth else public)[b"/metrics"] = metrics
+        public.update(_api_pages(self.catalog, self.config.strict_json))
         return public, private
 
     def _count_shared(self, rpc: str, kind: str) -> None:
@@ -452,6 +455,20 @@ class RequestObservers:
         if record.status in (401, 403):
             self._metrics.auth_failures.labels(record.failure or "other").inc()
         self._access.record(record)
+
+
+def _api_pages(catalog: MethodCatalog, strict: bool) -> dict[bytes, Page]:
+    """The OpenAPI document and the Swagger UI docs (page and assets), built once at start."""
+    pages = {
+        b"/openapi.json": static_page(
+            "openapi", b"application/json", openapi_json(catalog, __version__, strict=strict)),
+        b"/docs": static_page("docs", b"text/html; charset=utf-8",
+                              docs_page("/openapi.json", "/docs")),
+    }
+    for name, (content_type, body) in read_assets().items():
+        pages[f"/docs/{name}".encode()] = static_page(
+            "docs", content_type.encode(), body, cache_control=b"public, max-age=86400")
+    return pages
 
 
 def _tracing(config: GatewayConfig) -> OtelTracing | None:

@@ -57,7 +57,11 @@ _INT_RANGES = {
     _C.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
     _C.CPPTYPE_UINT64: (0, 2**64 - 1),
 }
-_JSON_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?\Z")
+_JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
+_JSON_INTEGER = re.compile(r"-?[0-9]+\Z")
+# orjson reads integers past 64 bits as (rounded) floats; bodies that may hold
+# one are parsed by the standard library, which keeps them exact.
+_LONG_INTEGER = re.compile(rb"[0-9]{19}")
 _FLOAT_WORDS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 # Cuebot's Java protobuf refuses messages nested deeper than 100 levels; so do we,
 # before Python's own recursion limit turns a hostile body into a 500.
@@ -233,7 +237,10 @@ class _EncoderCompiler:
         """Namespace name of a number->name dict for an enum type."""
         table = "E_" + field.enum_type.full_name.replace(".", "_")
         if table not in self.namespace:
-            self.namespace[table] = {v.number: v.name for v in field.enum_type.values}
+            names: dict[int, str] = {}
+            for value in field.enum_type.values:
+                names.setdefault(value.number, value.name)  # an alias: Go prints the first
+            self.namespace[table] = names
         return table
 
     def _scalar(self, field: FieldDescriptor, expr: str) -> str:
@@ -369,7 +376,7 @@ def _parse_integer(value: JsonValue, cpp_type: int) -> int:
     if isinstance(value, str):
         if not _JSON_NUMBER.match(value):
             raise _InvalidValueError
-        number: int | float = int(value) if value.lstrip("-").isdigit() else float(value)
+        number: int | float = int(value) if _JSON_INTEGER.match(value) else float(value)
     elif isinstance(value, (int, float)):
         number = value
     else:
@@ -719,19 +726,25 @@ def _reject_constant(name: str) -> None:
 def _parse_json(body: bytes) -> JsonValue:
     """Parse JSON strictly, with an error that says where it broke.
 
-    orjson is fast but refuses integers wider than 64 bits; the standard
-    library parses those, so the decoder can then say which field is out of
-    range instead of calling the whole body malformed.
+    orjson is fast, but it reads an integer wider than 64 bits as a rounded
+    float, and it refuses lone surrogate escapes; such bodies go to the
+    standard library, which keeps big integers exact (so the decoder can say
+    which field is out of range) and leaves surrogates for the decoder to
+    name.
     """
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        first_error = exc
+    fast_error: orjson.JSONDecodeError | None = None
+    if _LONG_INTEGER.search(body) is None:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as error:
+            fast_error = error
     try:
         return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise GatewayError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"the request body is not valid JSON: {first_error.msg} at line "
-            f"{first_error.lineno} column {first_error.colno}",
-        ) from None
+    except json.JSONDecodeError as error:
+        shown: orjson.JSONDecodeError | json.JSONDecodeError = fast_error or error
+        where = f"{shown.msg} at line {shown.lineno} column {shown.colno}"
+    except (ValueError, RecursionError) as error:
+        where = str(error) or "nesting too deep"
+    raise GatewayError(
+        grpc.StatusCode.INVALID_ARGUMENT, f"the request body is not valid JSON: {where}"
+    )

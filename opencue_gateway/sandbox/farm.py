@@ -91,6 +91,16 @@ def conform_name(kind: str, name: str) -> str:
     return conformed
 
 
+def java_int(value: float) -> int:
+    """Java's float-to-int narrowing: NaN is 0, infinities and overflows clamp, the rest truncates.
+
+    Cuebot converts request floats this way and never fails on NaN or infinity.
+    """
+    if value != value:
+        return 0
+    return int(max(-(2**31), min(2**31 - 1, value)))
+
+
 def whole_cores(cores: float) -> float:
     """Round a core count the way Cuebot's ``Convert.coresToWholeCoreUnits`` does.
 
@@ -98,7 +108,7 @@ def whole_cores(cores: float) -> float:
     """
     if cores == -1:
         return -1.0
-    return float(int((cores * 100.0 + 0.5) / 100))
+    return float(java_int((cores * 100.0 + 0.5) / 100))
 
 
 class Farm:

@@ -25,7 +25,7 @@ from opencue_proto import (
 from opencue_gateway.sandbox import errors, messages
 from opencue_gateway.sandbox.admin_records import Department, Limit, Service, Task
 from opencue_gateway.sandbox.errors import not_found
-from opencue_gateway.sandbox.farm import Farm
+from opencue_gateway.sandbox.farm import Farm, java_int
 from opencue_gateway.sandbox.rpc_layer import running_with_limit
 from opencue_gateway.sandbox.rpc_registry import rpc
 
@@ -262,7 +262,7 @@ def get_tasks(farm: Farm, request: department_pb2.DeptGetTasksRequest) -> Messag
 def add_task(farm: Farm, request: department_pb2.DeptAddTaskRequest) -> Message:
     """Give a shot minimum cores in a department (in core units, as Cuebot converts them)."""
     department = _department(farm, request.department)
-    task = _add_task(farm, department, request.shot, round(request.min_cores * 100))
+    task = _add_task(farm, department, request.shot, java_int(request.min_cores * 100 + 0.5))
     return department_pb2.DeptAddTaskResponse(task=messages.task(task))
 
 
@@ -305,7 +305,7 @@ def clear_task_adjustments(
 @rpc("/department.DepartmentInterface/SetManagedCores")
 def set_managed_cores(farm: Farm, request: department_pb2.DeptSetManagedCoresRequest) -> Message:
     """Set the cores a managed department shares among its tasks."""
-    _department(farm, request.department).managed_cores = float(int(request.managed_cores))
+    _department(farm, request.department).managed_cores = float(java_int(request.managed_cores))
     return department_pb2.DeptSetManagedCoresResponse()
 
 
@@ -314,7 +314,7 @@ def enable_ti_managed(farm: Farm, request: department_pb2.DeptEnableTiManagedReq
     """Let a task tracker manage the department's tasks."""
     department = _department(farm, request.department)
     department.ti_managed, department.ti_task = True, request.ti_task
-    department.managed_cores = float(int(request.managed_cores))
+    department.managed_cores = float(java_int(request.managed_cores))
     return department_pb2.DeptEnableTiManagedResponse()
 
 
@@ -331,7 +331,7 @@ def disable_ti_managed(farm: Farm, request: department_pb2.DeptDisableTiManagedR
 @rpc("/task.TaskInterface/SetMinCores")
 def set_task_min_cores(farm: Farm, request: task_pb2.TaskSetMinCoresRequest) -> Message:
     """Change a task's minimum cores (whole cores)."""
-    _task(farm, request.task).min_cores = float(int(request.new_min_cores))
+    _task(farm, request.task).min_cores = float(java_int(request.new_min_cores))
     return task_pb2.TaskSetMinCoresResponse()
 
 

@@ -19,7 +19,7 @@ from opencue_gateway.sandbox.admin_records import (
     Subscription,
 )
 from opencue_gateway.sandbox.errors import not_found, show_not_created
-from opencue_gateway.sandbox.farm import Farm, whole_cores
+from opencue_gateway.sandbox.farm import Farm, java_int, whole_cores
 from opencue_gateway.sandbox.records import Group, Owner, Show
 from opencue_gateway.sandbox.rpc_facility import subscription_message, subscription_seq
 from opencue_gateway.sandbox.rpc_filters import filter_seq, renumber
@@ -171,7 +171,7 @@ def create_subscription(farm: Farm, request: show_pb2.ShowCreateSubscriptionRequ
         raise errors.duplicate("subscription", f"{allocation.name}.{show.name}")
     sub = farm.register(Subscription(
         id=farm.new_id(), show=show, allocation=allocation,
-        size=int(request.size * 100), burst=int(request.burst * 100),
+        size=java_int(request.size * 100), burst=java_int(request.burst * 100),
     ))
     return show_pb2.ShowCreateSubscriptionResponse(subscription=subscription_message(farm, sub))
 

@@ -165,3 +165,14 @@ def test_handler_for_a_method_outside_the_catalog_is_rejected(sandbox):
     catalog = [m for m in MethodCatalog.default() if m.path != "/show.ShowInterface/GetShows"]
     with pytest.raises(ValueError, match="GetShows"):
         list(generic_handlers(sandbox.farm, catalog))
+
+
+@pytest.mark.parametrize(("value", "stored"), [
+    (float("nan"), 0), (float("inf"), 2**31), (-float("inf"), -(2**31)),
+])
+def test_special_floats_never_crash_core_setters(cue, value, stored):
+    """NaN and infinities in core counts are narrowed as Java does, never an internal error."""
+    cue.group.SetMinCores(job_pb2.GroupSetMinCoresRequest(
+        group=job_pb2.Group(id=seed.GROUP_ID), min_cores=value))
+    group = cue.group.GetGroup(job_pb2.GroupGetGroupRequest(id=seed.GROUP_ID)).group
+    assert group.min_cores == pytest.approx(stored, rel=1e-6)

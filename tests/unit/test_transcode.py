@@ -297,3 +297,26 @@ def test_lone_surrogates_are_refused(transcoder):
     with pytest.raises(GatewayError) as caught:
         transcoder.decode(job_pb2.Job, b'{"name":"\\ud800"}')
     assert "not valid Unicode" in caught.value.message
+
+
+@pytest.mark.parametrize("body", [
+    b'{"maxRss": -9223372036854775809}', b'{"maxRss": 18446744073709551616}',
+    b'{"number": 99999999999999999999}',
+])
+def test_integers_past_64_bits_are_out_of_range_not_rounded(transcoder, body):
+    """A too-wide integer is a 400 naming the field, never silently rounded to fit."""
+    with pytest.raises(GatewayError) as caught:
+        transcoder.decode(job_pb2.Frame, body)
+    assert "out of range" in caught.value.message
+
+
+def test_non_ascii_digits_are_not_numbers(transcoder):
+    """"1٣" is not an integer (Python's isdigit would say it is)."""
+    with pytest.raises(GatewayError):
+        transcoder.decode(job_pb2.Frame, '{"number": "1\\u0663"}'.encode())
+
+
+def test_long_digit_runs_inside_strings_still_parse(transcoder):
+    """A 20-digit id inside a string takes the exact path and decodes normally."""
+    decoded = transcoder.decode(job_pb2.Frame, b'{"id": "12345678901234567890", "maxRss": "5"}')
+    assert decoded.message.id == "12345678901234567890" and decoded.message.max_rss == 5

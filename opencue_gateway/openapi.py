@@ -1,0 +1,690 @@
+"""The gateway's OpenAPI 3.1 document, generated from the catalog's protobuf descriptors.
+
+Nothing here is typed by hand: every path, operation and schema comes from the
+:class:`~opencue_gateway.catalog.MethodCatalog`, so a studio's own Cuebot fork
+gets a document for its extra RPCs too.  The schemas describe the wire contract
+of COMPATIBILITY.md exactly as :mod:`opencue_gateway.transcode` implements it,
+and the two sides differ, so each message has two schemas:
+
+* ``show.Show`` is what the gateway *prints* (section 3): lowerCamelCase names,
+  every field present except oneof members, ``null`` for unset messages,
+  64-bit integers as strings, enums by name (unknown numbers as numbers),
+  ``"NaN"``/``"Infinity"``/``"-Infinity"`` for non-finite floats, and nothing
+  else (``additionalProperties: false``, which is exact because the encoder and
+  this module read the same descriptors).
+* ``show.Show-Input`` is what the gateway *accepts* (section 2): lowerCamelCase
+  names, the original proto names as aliases, ``null`` for "unset", integers as
+  numbers or strings, enums by name or number.  Unknown fields are ignored, so
+  the objects stay open (unless the gateway runs in strict mode).  ``-`` cannot
+  occur in a proto name, so the suffix never collides with a real message.
+
+The request schemas are shaped for fuzzers as much as for validators (checked
+with schemathesis 4.32: every body it generates from them decodes, and its
+negative bodies are refused).  Proto-name aliases live in ``dependentSchemas``,
+so Swagger UI's examples and most generated bodies use lowerCamelCase, and one
+top-level ``not`` lists the key combinations the decoder refuses (a field in
+both spellings, two members of one oneof).  The accepted numeric strings are
+the in-range ones: the decoder also takes spellings such as ``"1e3"`` for an
+integer or ``"1E+5"`` for a float, which the patterns leave out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+import grpc
+import orjson
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+
+from opencue_gateway.catalog import MethodCatalog, RpcMethod
+from opencue_gateway.errors import HTTP_STATUS
+from opencue_gateway.transcode import WELL_KNOWN_TYPES
+
+Schema = dict[str, Any]
+
+OPENAPI_VERSION = "3.1.0"
+TITLE = "opencue-gateway"
+INPUT_SUFFIX = "-Input"
+ERROR_SCHEMA = "Error"
+SECURITY_SCHEME = "bearerAuth"
+IGNORED_FIELDS_HEADER = "Opencue-Gateway-Ignored-Fields"
+
+_C = FieldDescriptor
+_REF = "#/components/schemas/"
+_NULL: Schema = {"type": "null"}
+
+# The two answers whose HTTP status is not the one of grpc-gateway's table
+# (errors.HTTP_STATUS): a verb other than POST (app.py) and a body over the
+# size limit (site.py).  Every other error status comes from the table.
+_STATUS_OVERRIDES = {
+    405: (grpc.StatusCode.UNIMPLEMENTED,),
+    413: (grpc.StatusCode.RESOURCE_EXHAUSTED,),
+}
+_STATUS_TEXT = {
+    400: "The request body is malformed or a field has a value of the wrong type "
+         "(INVALID_ARGUMENT); or Cuebot refused the call (FAILED_PRECONDITION, OUT_OF_RANGE).",
+    401: "No bearer token, or one that is not valid (UNAUTHENTICATED).",
+    403: "The token's role may not call this method (PERMISSION_DENIED).",
+    404: "No such RPC, or Cuebot found no such object (NOT_FOUND).",
+    405: "The path exists but only answers POST (UNIMPLEMENTED).",
+    409: "Cuebot reports a conflict (ALREADY_EXISTS, ABORTED).",
+    413: "The request body is larger than the configured limit (RESOURCE_EXHAUSTED).",
+    429: "Rate limited, or Cuebot is out of a resource (RESOURCE_EXHAUSTED).",
+    499: "The call was cancelled (CANCELLED).",
+    500: "Cuebot or the gateway failed (UNKNOWN, INTERNAL, DATA_LOSS).",
+    501: "Cuebot does not implement this method (UNIMPLEMENTED).",
+    503: "Cuebot could not be reached (UNAVAILABLE).",
+    504: "Cuebot did not answer in time (DEADLINE_EXCEEDED).",
+}
+
+_INT_BOUNDS = {
+    _C.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
+    _C.CPPTYPE_UINT32: (0, 2**32 - 1),
+    _C.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
+    _C.CPPTYPE_UINT64: (0, 2**64 - 1),
+}
+_INT_FORMAT = {
+    _C.CPPTYPE_INT32: "int32", _C.CPPTYPE_UINT32: "uint32",
+    _C.CPPTYPE_INT64: "int64", _C.CPPTYPE_UINT64: "uint64",
+}
+# A double at or past this rounds to float32 infinity, which the decoder refuses.
+_FLOAT32_LIMIT = 2.0**128 - 2.0**103
+_FLOAT64_MAX = 1.7976931348623157e308
+_FLOAT_WORDS = "NaN|-?Infinity"
+# Numeric strings: the decoder takes any JSON number spelling in range; the
+# schema names the ones that are in range whatever their digits (at most 38
+# integer digits for a float, 308 for a double, and only negative exponents),
+# so a fuzzer never draws "1e999".
+_FLOAT_TEXT = {
+    _C.CPPTYPE_FLOAT: r"-?(?:0|[1-9][0-9]{0,37})(?:\.[0-9]+)?(?:[eE]-[0-9]+)?",
+    _C.CPPTYPE_DOUBLE: r"-?(?:0|[1-9][0-9]{0,307})(?:\.[0-9]+)?(?:[eE]-[0-9]+)?",
+}
+# Standard base64 with padding, as the encoder prints it: the unused low bits
+# of the last character are zero, which narrows its alphabet.
+_B64 = "[A-Za-z0-9+/]"
+_BASE64_PRINTED = (
+    f"^(?:{_B64}{{4}})*(?:{_B64}[AQgw]==|{_B64}{{2}}[AEIMQUYcgkosw048]=)?$"
+)
+# The decoder also takes the URL-safe alphabet and missing padding.
+_B64_ANY = "[A-Za-z0-9+/_-]"
+_BASE64_ACCEPTED = f"^(?:{_B64_ANY}{{4}})*(?:{_B64_ANY}{{2}}(?:==?)?|{_B64_ANY}{{3}}=?)?$"
+
+
+# --------------------------------------------------------------------------
+# Patterns
+# --------------------------------------------------------------------------
+
+def _digit_class(low: int, high: int) -> str:
+    """A regex matching one digit from ``low`` to ``high``."""
+    return str(low) if low == high else f"[{low}-{high}]"
+
+
+def _numerals_up_to(limit: int) -> str:
+    """Regex alternatives matching the decimal numerals 1..limit, without leading zeros."""
+    digits = str(limit)
+    size = len(digits)
+    alternatives = []
+    if size > 2:
+        alternatives.append(f"[1-9][0-9]{{0,{size - 2}}}")
+    elif size == 2:
+        alternatives.append("[1-9]")
+    for index, digit in enumerate(digits):
+        low = 1 if index == 0 else 0
+        if int(digit) - 1 >= low:
+            rest = size - index - 1
+            tail = f"[0-9]{{{rest}}}" if rest > 1 else "[0-9]" if rest == 1 else ""
+            alternatives.append(digits[:index] + _digit_class(low, int(digit) - 1) + tail)
+    alternatives.append(digits)
+    return "|".join(alternatives)
+
+
+def integer_pattern(low: int, high: int, negative_zero: bool = False) -> str:
+    """An anchored regex matching exactly the decimal integers from ``low`` to ``high``.
+
+    The numerals are canonical (no sign on positives, no leading zeros), as
+    ``str(int)`` prints them; ``negative_zero`` also admits ``-0``, which the
+    decoder reads as 0.
+    """
+    alternatives = ["-?0" if negative_zero else "0"]
+    if high > 0:
+        alternatives.append(_numerals_up_to(high))
+    if low < 0:
+        alternatives.append(f"-(?:{_numerals_up_to(-low)})")
+    return "^(?:" + "|".join(alternatives) + ")$"
+
+
+# --------------------------------------------------------------------------
+# Schema helpers
+# --------------------------------------------------------------------------
+
+def _ref(name: str) -> Schema:
+    return {"$ref": _REF + name}
+
+
+def _nullable(schema: Schema) -> Schema:
+    """The same schema, also admitting ``null``."""
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]}
+    if isinstance(kind, list):
+        return schema if "null" in kind else {**schema, "type": [*kind, "null"]}
+    if "anyOf" in schema:
+        return {**schema, "anyOf": [*schema["anyOf"], _NULL]}
+    if "$ref" in schema:
+        return {"anyOf": [schema, _NULL]}
+    return schema
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    return (
+        field.is_repeated
+        and field.message_type is not None
+        and field.message_type.GetOptions().map_entry
+    )
+
+
+def _is_oneof_member(field: FieldDescriptor) -> bool:
+    """Members of a oneof, including proto3 ``optional`` fields (a synthetic oneof)."""
+    return field.containing_oneof is not None
+
+
+def _oneof_groups(descriptor: Descriptor) -> list[list[FieldDescriptor]]:
+    """The oneofs with more than one member: at most one of those may be set."""
+    return [list(oneof.fields) for oneof in descriptor.oneofs if len(oneof.fields) > 1]
+
+
+def _humanize(name: str) -> str:
+    """``GetJobWhiteboard`` -> ``Get job whiteboard``; acronyms keep their capitals."""
+    words = re.findall(r"[A-Z]+(?=[A-Z][a-z]|[0-9]|$)|[A-Z]?[a-z]+|[0-9]+|[A-Z]+", name)
+    if not words:
+        return name
+    rest = [w if w.isupper() and len(w) > 1 else w.lower() for w in words[1:]]
+    return " ".join([words[0], *rest])
+
+
+# --------------------------------------------------------------------------
+# Well-known types (OpenCue uses none; a fork's protos may)
+# --------------------------------------------------------------------------
+
+def _well_known_schema(descriptor: Descriptor) -> Schema:
+    """The JSON form protobuf gives a well-known type, on both sides of the gateway."""
+    name = descriptor.full_name
+    fixed: dict[str, Schema] = {
+        "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+        "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(?:\.[0-9]{1,9})?s$"},
+        "google.protobuf.FieldMask": {"type": "string"},
+        "google.protobuf.Struct": {"type": "object"},
+        "google.protobuf.ListValue": {"type": "array"},
+        "google.protobuf.Value": {},
+        "google.protobuf.Empty": {"type": "object", "maxProperties": 0},
+        "google.protobuf.Any": {
+            "type": "object", "required": ["@type"],
+            "properties": {"@type": {"type": "string"}},
+        },
+    }
+    schema = fixed.get(name)
+    if schema is None:
+        # The wrappers (Int64Value, ...) print as their bare value.
+        value = descriptor.fields_by_name["value"]
+        schema = _accepted_scalar(value)
+    return {**schema, "description": f"`{name}`, in protobuf's JSON form for it."}
+
+
+# --------------------------------------------------------------------------
+# Scalars, printed (responses) and accepted (requests)
+# --------------------------------------------------------------------------
+
+def _printed_scalar(field: FieldDescriptor) -> Schema:
+    """A non-message, non-enum value as the encoder prints it."""
+    cpp = field.cpp_type
+    if cpp in (_C.CPPTYPE_INT32, _C.CPPTYPE_UINT32):
+        low, high = _INT_BOUNDS[cpp]
+        return {
+            "type": "integer", "format": _INT_FORMAT[cpp], "minimum": low, "maximum": high,
+            "examples": [0],
+        }
+    if cpp in (_C.CPPTYPE_INT64, _C.CPPTYPE_UINT64):
+        low, high = _INT_BOUNDS[cpp]
+        return {
+            "type": "string", "format": _INT_FORMAT[cpp],
+            "pattern": integer_pattern(low, high), "examples": ["0"],
+        }
+    if cpp in (_C.CPPTYPE_FLOAT, _C.CPPTYPE_DOUBLE):
+        number: Schema = {"type": ["number", "string"]}
+        if cpp == _C.CPPTYPE_FLOAT:
+            # Float32 values print in their shortest form, e.g. 3.4028235e+38 for the
+            # largest, which reads back as a double slightly above the float32 maximum.
+            number.update(exclusiveMinimum=-_FLOAT32_LIMIT, exclusiveMaximum=_FLOAT32_LIMIT)
+        else:
+            number.update(minimum=-_FLOAT64_MAX, maximum=_FLOAT64_MAX)
+        return {
+            **number,
+            "pattern": f"^(?:{_FLOAT_WORDS})$",
+            "examples": [0],
+        }
+    if cpp == _C.CPPTYPE_BOOL:
+        return {"type": "boolean"}
+    if field.type == _C.TYPE_BYTES:
+        return {"type": "string", "contentEncoding": "base64", "pattern": _BASE64_PRINTED}
+    return {"type": "string"}
+
+
+def _accepted_scalar(field: FieldDescriptor) -> Schema:
+    """A non-message, non-enum value as the decoder accepts it."""
+    cpp = field.cpp_type
+    if cpp in _INT_BOUNDS:
+        low, high = _INT_BOUNDS[cpp]
+        return {
+            "type": ["integer", "string"], "minimum": low, "maximum": high,
+            "pattern": integer_pattern(low, high, negative_zero=True),
+            "examples": [0],
+        }
+    if cpp in (_C.CPPTYPE_FLOAT, _C.CPPTYPE_DOUBLE):
+        number: Schema = {"type": ["number", "string"]}
+        if cpp == _C.CPPTYPE_FLOAT:
+            number.update(exclusiveMinimum=-_FLOAT32_LIMIT, exclusiveMaximum=_FLOAT32_LIMIT)
+        else:
+            number.update(minimum=-_FLOAT64_MAX, maximum=_FLOAT64_MAX)
+        number["pattern"] = f"^(?:{_FLOAT_WORDS}|{_FLOAT_TEXT[cpp]})$"
+        number["examples"] = [0]
+        return number
+    if cpp == _C.CPPTYPE_BOOL:
+        return {"type": "boolean"}
+    if field.type == _C.TYPE_BYTES:
+        return {"type": "string", "contentEncoding": "base64", "pattern": _BASE64_ACCEPTED}
+    return {"type": "string"}
+
+
+def _printed_map_key(field: FieldDescriptor) -> Schema | None:
+    """``propertyNames`` for a map's keys as printed; None for string keys."""
+    if field.cpp_type == _C.CPPTYPE_STRING:
+        return None
+    if field.cpp_type == _C.CPPTYPE_BOOL:
+        return {"enum": ["true", "false"]}
+    low, high = _INT_BOUNDS[field.cpp_type]
+    return {"pattern": integer_pattern(low, high)}
+
+
+def _accepted_map_key(field: FieldDescriptor) -> Schema | None:
+    """``propertyNames`` for a map's keys as accepted; None for string keys."""
+    if field.cpp_type in _INT_BOUNDS:
+        low, high = _INT_BOUNDS[field.cpp_type]
+        return {"pattern": integer_pattern(low, high, negative_zero=True)}
+    return _printed_map_key(field)
+
+
+# --------------------------------------------------------------------------
+# Messages and enums
+# --------------------------------------------------------------------------
+
+class _SchemaBuilder:
+    """Collects ``components.schemas``: one entry per message or enum per side, built once."""
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.schemas: dict[str, Schema] = {}
+
+    # -- responses ---------------------------------------------------------
+
+    def printed_message(self, descriptor: Descriptor) -> Schema:
+        """A ``$ref`` to the schema of a message as the gateway prints it."""
+        name = descriptor.full_name
+        if name in WELL_KNOWN_TYPES:
+            return self._well_known(descriptor)
+        if name not in self.schemas:
+            self.schemas[name] = {}  # placeholder: recursive types refer to themselves
+            self.schemas[name] = self._build_printed(descriptor)
+        return _ref(name)
+
+    def _build_printed(self, descriptor: Descriptor) -> Schema:
+        properties: Schema = {}
+        required = []
+        for field in descriptor.fields:
+            properties[field.json_name] = self._printed_field(field)
+            if not _is_oneof_member(field):
+                required.append(field.json_name)
+        schema: Schema = {
+            "type": "object",
+            "description": f"`{descriptor.full_name}` as the gateway prints it.",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": False,
+        }
+        pairs = [
+            {"required": [a.json_name, b.json_name]}
+            for group in _oneof_groups(descriptor)
+            for i, a in enumerate(group) for b in group[i + 1:]
+        ]
+        if pairs:
+            schema["not"] = {"anyOf": pairs}
+        return schema
+
+    def _printed_field(self, field: FieldDescriptor) -> Schema:
+        if _is_map(field):
+            entry = field.message_type.fields_by_name
+            schema: Schema = {
+                "type": "object",
+                "additionalProperties": self._printed_value(entry["value"]),
+            }
+            keys = _printed_map_key(entry["key"])
+            if keys is not None:
+                schema["propertyNames"] = keys
+            return schema
+        if field.is_repeated:
+            return {"type": "array", "items": self._printed_value(field)}
+        value = self._printed_value(field)
+        if not _is_oneof_member(field) and (
+            field.cpp_type == _C.CPPTYPE_MESSAGE or field.has_presence
+        ):
+            # Unset singular messages (and proto2 optional scalars) print as null.
+            return _nullable(value)
+        return value
+
+    def _printed_value(self, field: FieldDescriptor) -> Schema:
+        if field.cpp_type == _C.CPPTYPE_MESSAGE:
+            return self.printed_message(field.message_type)
+        if field.cpp_type == _C.CPPTYPE_ENUM:
+            return self._printed_enum(field.enum_type)
+        return _printed_scalar(field)
+
+    def _printed_enum(self, enum: EnumDescriptor) -> Schema:
+        name = enum.full_name
+        if name not in self.schemas:
+            # The encoder maps each number to one name (the last alias wins);
+            # a number the descriptor does not know prints as the number.
+            by_number = {v.number: v.name for v in enum.values}
+            names = list(dict.fromkeys(by_number.values()))
+            low, high = _INT_BOUNDS[_C.CPPTYPE_INT32]
+            self.schemas[name] = {
+                "description": f"`{name}` as the gateway prints it: the value's name, "
+                               "or its number when the gateway's protos do not know it.",
+                "anyOf": [
+                    {"type": "string", "enum": names},
+                    {"type": "integer", "minimum": low, "maximum": high,
+                     "not": {"enum": sorted(by_number)}},
+                ],
+                # Swagger UI would otherwise show "string" as the example.
+                "examples": names[:1],
+            }
+        return _ref(name)
+
+    # -- requests ----------------------------------------------------------
+
+    def accepted_message(self, descriptor: Descriptor) -> Schema:
+        """A ``$ref`` to the schema of a message as the gateway accepts it."""
+        if descriptor.full_name in WELL_KNOWN_TYPES:
+            return self._well_known(descriptor)
+        name = descriptor.full_name + INPUT_SUFFIX
+        if name not in self.schemas:
+            self.schemas[name] = {}
+            self.schemas[name] = self._build_accepted(descriptor)
+        return _ref(name)
+
+    def _build_accepted(self, descriptor: Descriptor) -> Schema:
+        properties: Schema = {}
+        aliases: Schema = {}
+        # Bodies the decoder refuses although each key is fine on its own.
+        conflicts: list[Schema] = []
+        for field in descriptor.fields:
+            schema = self._accepted_field(field)
+            properties[field.json_name] = schema
+            if field.name != field.json_name:
+                aliases[field.name] = {"properties": {field.name: schema}}
+                # The same field under both names, even as null.
+                conflicts.append({"required": [field.json_name, field.name]})
+        conflicts.extend(self._accepted_oneof_pairs(descriptor))
+        text = f"`{descriptor.full_name}` as the gateway accepts it. `null` leaves a field unset."
+        if aliases:
+            listed = ", ".join(f"`{name}`" for name in aliases)
+            text += f" The proto field names are accepted too ({listed}), but not both spellings."
+        text += (
+            " Unknown fields are rejected (strict mode)." if self.strict else
+            " Unknown fields are ignored and listed in the "
+            f"`{IGNORED_FIELDS_HEADER}` response header."
+        )
+        schema: Schema = {"type": "object", "description": text, "properties": properties}
+        if aliases:
+            schema["dependentSchemas"] = aliases
+        if conflicts:
+            # One `not` at the top: schemathesis models it, whereas a `not` inside
+            # each `dependentSchemas` entry makes its canonicalizer give up.
+            schema["not"] = {"anyOf": conflicts}
+        if self.strict:
+            # Not `additionalProperties: false`, which would refuse the proto names,
+            # nor `unevaluatedProperties`, which schemathesis cannot generate from.
+            known = [*properties, *aliases]
+            if known:
+                schema["propertyNames"] = {"enum": known}
+            else:
+                schema["maxProperties"] = 0
+        return schema
+
+    @staticmethod
+    def _accepted_oneof_pairs(descriptor: Descriptor) -> list[Schema]:
+        """Bodies setting two members of one oneof (in any spelling, not null) are a 400."""
+        set_value: Schema = {"not": _NULL}
+        pairs = []
+        for group in _oneof_groups(descriptor):
+            for i, first in enumerate(group):
+                for second in group[i + 1:]:
+                    for a in dict.fromkeys((first.json_name, first.name)):
+                        for b in dict.fromkeys((second.json_name, second.name)):
+                            pairs.append({
+                                "required": [a, b],
+                                "properties": {a: set_value, b: set_value},
+                            })
+        return pairs
+
+    def _accepted_field(self, field: FieldDescriptor) -> Schema:
+        if _is_map(field):
+            entry = field.message_type.fields_by_name
+            schema: Schema = {
+                "type": ["object", "null"],
+                "additionalProperties": self._accepted_value(entry["value"]),
+            }
+            keys = _accepted_map_key(entry["key"])
+            if keys is not None:
+                schema["propertyNames"] = keys
+            return schema
+        if field.is_repeated:
+            # null leaves the field unset; a null element is a 400.
+            return {"type": ["array", "null"], "items": self._accepted_value(field)}
+        return _nullable(self._accepted_value(field))
+
+    def _accepted_value(self, field: FieldDescriptor) -> Schema:
+        if field.cpp_type == _C.CPPTYPE_MESSAGE:
+            return self.accepted_message(field.message_type)
+        if field.cpp_type == _C.CPPTYPE_ENUM:
+            return self._accepted_enum(field.enum_type)
+        return _accepted_scalar(field)
+
+    def _accepted_enum(self, enum: EnumDescriptor) -> Schema:
+        name = enum.full_name + INPUT_SUFFIX
+        if name not in self.schemas:
+            low, high = _INT_BOUNDS[_C.CPPTYPE_INT32]
+            choices: list[Schema] = [
+                {"type": "string", "enum": list(enum.values_by_name)},
+                {"type": "integer", "minimum": low, "maximum": high},
+            ]
+            text = f"`{enum.full_name}` by name or by number."
+            if self.strict:
+                text += " Unknown names are rejected (strict mode)."
+            else:
+                text += (
+                    " An unknown name leaves the field unset and is listed in the "
+                    f"`{IGNORED_FIELDS_HEADER}` response header."
+                )
+                choices.append({"type": "string"})
+            self.schemas[name] = {
+                "description": text, "anyOf": choices, "examples": list(enum.values_by_name)[:1],
+            }
+        return _ref(name)
+
+    # -- both ----------------------------------------------------------------
+
+    def _well_known(self, descriptor: Descriptor) -> Schema:
+        name = descriptor.full_name
+        if name not in self.schemas:
+            self.schemas[name] = _well_known_schema(descriptor)
+        return _ref(name)
+
+
+# --------------------------------------------------------------------------
+# The document
+# --------------------------------------------------------------------------
+
+def _error_statuses() -> dict[int, list[int]]:
+    """Every HTTP error status the gateway answers with, and the gRPC codes behind each."""
+    statuses: dict[int, list[int]] = {}
+    for code, status in HTTP_STATUS.items():
+        if status != 200:
+            statuses.setdefault(status, []).append(code.value[0])
+    for status, codes in _STATUS_OVERRIDES.items():
+        statuses.setdefault(status, []).extend(code.value[0] for code in codes)
+    return {status: sorted(set(codes)) for status, codes in sorted(statuses.items())}
+
+
+def _error_schema() -> Schema:
+    return {
+        "type": "object",
+        "description": "grpc-gateway's error body, plus `error` (the same text as `message`).",
+        "properties": {
+            "code": {"type": "integer", "minimum": 0, "maximum": 16,
+                     "description": "The gRPC status code number."},
+            "message": {"type": "string"},
+            "details": {"type": "array", "items": {"type": "object"}},
+            "error": {"type": "string", "description": "The same text as `message`."},
+        },
+        "required": ["code", "message", "details", "error"],
+        "additionalProperties": False,
+    }
+
+
+def _error_responses() -> tuple[Schema, Schema]:
+    """``components.responses`` (one per status) and ``components.headers`` they use."""
+    headers: Schema = {
+        "WWW-Authenticate": {
+            "description": 'RFC 6750 challenge: `Bearer realm="opencue-gateway"`, with '
+                           '`error="invalid_token"` and `error_description` when a token '
+                           "was sent.",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        "Allow": {
+            "description": "The methods the path answers: `POST`.",
+            "required": True,
+            "schema": {"type": "string"},
+        },
+        IGNORED_FIELDS_HEADER: {
+            "description": "The dotted paths of request fields (and enum names) the gateway "
+                           "did not know and ignored.",
+            "schema": {"type": "string"},
+        },
+    }
+    responses: Schema = {}
+    for status, codes in _error_statuses().items():
+        response: Schema = {
+            "description": _STATUS_TEXT.get(status, "An error.")
+            + " Cuebot's response metadata, if any, comes as `Grpc-Metadata-*` headers.",
+            "content": {"application/json": {"schema": {"allOf": [
+                _ref(ERROR_SCHEMA),
+                {"properties": {"code": {"enum": codes}}},
+            ]}}},
+        }
+        if status == 401:
+            response["headers"] = {"WWW-Authenticate": {"$ref": "#/components/headers/"
+                                                                "WWW-Authenticate"}}
+        elif status == 405:
+            response["headers"] = {"Allow": {"$ref": "#/components/headers/Allow"}}
+        responses[str(status)] = response
+    return responses, headers
+
+
+def _operation(method: RpcMethod, builder: _SchemaBuilder, statuses: Iterable[int]) -> Schema:
+    request = method.input_type.DESCRIPTOR
+    reply = method.output_type.DESCRIPTOR
+    kind = "Read-only" if method.read_only else "Changes farm state"
+    responses: Schema = {
+        "200": {
+            "description": f"The `{reply.full_name}` Cuebot answered. Cuebot's response "
+                           "metadata comes as `Grpc-Metadata-*` headers.",
+            "headers": {IGNORED_FIELDS_HEADER: {
+                "$ref": f"#/components/headers/{IGNORED_FIELDS_HEADER}"}},
+            "content": {"application/json": {"schema": builder.printed_message(reply)}},
+        },
+    }
+    for status in statuses:
+        responses[str(status)] = {"$ref": f"#/components/responses/{status}"}
+    return {
+        "operationId": f"{method.service}.{method.name}",
+        "tags": [method.service],
+        "summary": _humanize(method.name),
+        "description": (
+            f"Calls `{method.service}/{method.name}` on Cuebot. {kind}.\n\n"
+            f"Request: `{request.full_name}`; response: `{reply.full_name}`. "
+            "An empty body is the empty request message."
+        ),
+        "x-opencue-read-only": method.read_only,
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": builder.accepted_message(request)}},
+        },
+        "responses": responses,
+    }
+
+
+def build_openapi(catalog: MethodCatalog, version: str, *, strict: bool = False) -> dict:
+    """The OpenAPI 3.1 document of every RPC in ``catalog``, as a JSON-ready dict.
+
+    ``version`` is the gateway's version (``info.version``); ``strict`` says
+    whether the gateway rejects unknown fields and enum names (the strict JSON
+    mode of COMPATIBILITY.md section 2) instead of ignoring them.
+    """
+    builder = _SchemaBuilder(strict)
+    responses, headers = _error_responses()
+    statuses = [int(status) for status in responses]
+    paths: Schema = {}
+    for method in sorted(catalog, key=lambda m: m.path):
+        paths[method.path] = {"post": _operation(method, builder, statuses)}
+    if ERROR_SCHEMA in builder.schemas:
+        raise ValueError(f"a message is named {ERROR_SCHEMA!r}, which the error schema uses")
+    schemas = {ERROR_SCHEMA: _error_schema()}
+    schemas.update(sorted(builder.schemas.items()))
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": TITLE,
+            "version": version,
+            "description": (
+                "HTTP/JSON gateway in front of OpenCue's Cuebot gRPC API. Every unary RPC is "
+                "`POST /<package>.<Service>/<Method>` with the request message as JSON "
+                "(protobuf's JSON mapping) and answers with the response message as JSON, "
+                "the way grpc-gateway v2 prints it. Send `Authorization: Bearer <JWT>`."
+            ),
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "servers": [{"url": "/"}],
+        "security": [{SECURITY_SCHEME: []}],
+        "tags": [{"name": service} for service in catalog.services],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": responses,
+            "headers": headers,
+            "securitySchemes": {
+                SECURITY_SCHEME: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "An HMAC-signed JWT (HS256/384/512) with an `exp` claim.",
+                },
+            },
+        },
+    }
+
+
+def openapi_json(catalog: MethodCatalog, version: str, *, strict: bool = False) -> bytes:
+    """The document as JSON bytes; the same catalog and version always give the same bytes."""
+    return orjson.dumps(build_openapi(catalog, version, strict=strict))
