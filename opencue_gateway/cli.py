@@ -1,0 +1,69 @@
+"""The ``opencue-gateway`` command: tools around the daemon (which runs under twistd).
+
+``opencue-gateway openapi > openapi.json`` writes the API description for
+client generators; ``opencue-gateway token --sub ann --role dashboard``
+prints a token signed with the configured secret, for scripts and curl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import jwt
+
+from opencue_gateway import __version__
+from opencue_gateway.catalog import MethodCatalog
+from opencue_gateway.config import ConfigError, config_from_process
+from opencue_gateway.openapi import openapi_json
+
+
+def _openapi(arguments: argparse.Namespace) -> int:
+    """Write the OpenAPI document of the installed protos to stdout."""
+    sys.stdout.buffer.write(openapi_json(MethodCatalog.default(), __version__,
+                                         strict=arguments.strict) + b"\n")
+    return 0
+
+
+def _token(arguments: argparse.Namespace) -> int:
+    """Print an HS256 token signed with JWT_SECRET / JWT_SECRET_FILE (or the sandbox secret)."""
+    config = config_from_process({}, sandbox=arguments.sandbox)
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": arguments.sub, "iat": now, "exp": now + arguments.ttl}
+    if arguments.role:
+        claims[config.jwt_role_claim] = arguments.role
+    print(jwt.encode(claims, config.jwt_secret, algorithm=config.jwt_algorithms[0]))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="opencue-gateway",
+        description="Tools for opencue-gateway. The gateway itself runs as: "
+                    "twistd -n --pidfile= opencue-gateway",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    openapi = commands.add_parser("openapi", help="write the OpenAPI 3.1 document to stdout")
+    openapi.add_argument("--strict", action="store_true",
+                         help="describe STRICT_JSON=true (unknown fields refused)")
+    openapi.set_defaults(run=_openapi)
+    token = commands.add_parser("token", help="print a token signed with the configured secret")
+    token.add_argument("--sub", required=True, help="the caller's name (sub claim)")
+    token.add_argument("--role", help="the caller's role (JWT_ROLE_CLAIM, default 'role')")
+    token.add_argument("--ttl", type=int, default=3600, help="lifetime in seconds (default 3600)")
+    token.add_argument("--sandbox", action="store_true",
+                       help="sign with the sandbox's development secret when none is set")
+    token.set_defaults(run=_token)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand; configuration errors are one line and exit 1."""
+    arguments = _parser().parse_args(argv)
+    try:
+        return arguments.run(arguments)
+    except ConfigError as error:
+        print(f"opencue-gateway: {error}", file=sys.stderr)
+        return 1
