@@ -1,0 +1,13 @@
+"""Benchmark harness: our gateway against Envoy's gRPC-JSON transcoder and direct gRPC.
+
+Run ``python -m bench`` from the project root (``python -m bench --help`` for the
+options).  Every process it needs (a Cuebot stand-in, the gateway under twistd,
+Envoy, wrk and h2load) is started and stopped by the harness, all on 127.0.0.1.
+Nothing here is imported by the gateway or by its tests, except the smoke test,
+which runs ``python -m bench --smoke`` as a subprocess.
+"""
+
+from pathlib import Path
+
+# The project root: the working directory of the subprocesses that import ``bench``.
+ROOT = Path(__file__).resolve().parent.parent
