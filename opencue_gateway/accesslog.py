@@ -8,9 +8,11 @@ header value beyond those: no token, no cookie.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
-from opencue_gateway.logs import logger
+from twisted.logger import LogLevel
+
+from opencue_gateway.logs import is_enabled, logger
 
 NAMESPACE = "opencue_gateway.access"
 
@@ -41,11 +43,17 @@ class AccessLog:
         self._log = logger(NAMESPACE)
 
     def record(self, record: RequestRecord) -> None:
-        """Log one request; the JSON observer serialises the ``access`` field as is."""
+        """Log one request; the JSON observer serialises the ``access`` field as is.
+
+        Nothing is built when LOG_LEVEL hides access lines: this runs for
+        every request.
+        """
+        if not is_enabled(NAMESPACE, LogLevel.info):
+            return
         self._log.info(
             '{client} {principal} "{http_method} {path}" {status} grpc={grpc_code} '
             "{duration_ms}ms in={bytes_in} out={bytes_out} id={request_id} trace={traceparent}",
-            access=asdict(record),
+            access={name: getattr(record, name) for name in _FIELDS},
             client=record.client or "-",
             principal=record.principal or "-",
             http_method=record.http_method,
@@ -58,3 +66,6 @@ class AccessLog:
             request_id=record.request_id or "-",
             traceparent=record.traceparent or "-",
         )
+
+
+_FIELDS = tuple(f.name for f in fields(RequestRecord))

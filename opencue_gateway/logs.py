@@ -45,6 +45,11 @@ def logger(namespace: str) -> Logger:
     return Logger(namespace=namespace, observer=_observer)
 
 
+def is_enabled(namespace: str, level: LogLevel) -> bool:
+    """Would an event of this level in this namespace be logged (to skip building it)?"""
+    return level >= _levels.logLevelForNamespace(namespace)
+
+
 def set_level(level: str) -> None:
     """Apply LOG_LEVEL (debug, info, warn, error) to every gateway logger but the audit log.
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -98,14 +99,23 @@ class Metrics:
             "Reads answered from the READ_CACHE_TTL cache, by RPC.",
             ["rpc"], registry=self.registry)
         self.registry.register(_StateCollector(state))
+        self._children: dict[tuple[str, int], tuple[Any, Any, Any, Any]] = {}
 
     def observe_request(self, rpc: str, status: int, seconds: float, bytes_in: int,
                         bytes_out: int) -> None:
         """Count one finished request."""
-        self.requests.labels(rpc, str(status)).inc()
-        self.duration.labels(rpc).observe(seconds)
-        self.request_bytes.labels(rpc).observe(bytes_in)
-        self.response_bytes.labels(rpc).observe(bytes_out)
+        children = self._children.get((rpc, status))
+        if children is None:
+            # Resolving labels costs a lock and several lookups; the label set
+            # is bounded, so each (rpc, status) is resolved once.
+            children = self._children[(rpc, status)] = (
+                self.requests.labels(rpc, str(status)), self.duration.labels(rpc),
+                self.request_bytes.labels(rpc), self.response_bytes.labels(rpc))
+        requests, duration, request_bytes, response_bytes = children
+        requests.inc()
+        duration.observe(seconds)
+        request_bytes.observe(bytes_in)
+        response_bytes.observe(bytes_out)
         if status == 429:
             self.rate_limited.inc()
 

@@ -392,9 +392,11 @@ class _SchemaBuilder:
     def _printed_enum(self, enum: EnumDescriptor) -> Schema:
         name = enum.full_name
         if name not in self.schemas:
-            # The encoder maps each number to one name (the last alias wins);
-            # a number the descriptor does not know prints as the number.
-            by_number = {v.number: v.name for v in enum.values}
+            # The encoder maps each number to one name (the first alias, as Go
+            # does); a number the descriptor does not know prints as the number.
+            by_number: dict[int, str] = {}
+            for value in enum.values:
+                by_number.setdefault(value.number, value.name)
             names = list(dict.fromkeys(by_number.values()))
             low, high = _INT_BOUNDS[_C.CPPTYPE_INT32]
             self.schemas[name] = {

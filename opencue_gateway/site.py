@@ -271,7 +271,7 @@ class GatewayRequest(Request):
             status=self.code if answered else CLIENT_CLOSED,
             grpc_code=self.grpc_code,
             duration_ms=round((self.gateway_site.reactor.seconds() - self.started_at) * 1000, 3),
-            bytes_in=len(self.content.getvalue()) if self.content else self._received,
+            bytes_in=self._received,
             bytes_out=self.sentLength,
             request_id=self.request_id,
             traceparent=valid_traceparent(self._header_text(b"traceparent")),
@@ -308,7 +308,12 @@ class GatewaySite(Site):
         self, resource: IResource, limits: HttpLimits, cors: CorsPolicy | None, reactor: Any,
         observer: RequestObserver | None = None,
     ) -> None:
-        super().__init__(resource, timeout=limits.idle_timeout, reactor=reactor)
+        # No form parsing: Twisted would parse every POST body with a form
+        # content type as a form (curl's default: JSON read as a query
+        # string), and the content type with the email package, on the
+        # reactor thread; the gateway reads bodies as JSON only.
+        super().__init__(resource, timeout=limits.idle_timeout, reactor=reactor,
+                         parsePOSTFormSubmission=False)
         self.limits = limits
         self.cors = cors
         self.observer = observer
