@@ -285,6 +285,8 @@ SETTINGS: tuple[Setting, ...] = (
             "requests allowed in a burst (default: twice RATE_LIMIT_RPS)"),
     Setting("health_endpoints", "HEALTH_ENDPOINTS", "true", parse_bool,
             "serve GET /healthz and /readyz without authentication"),
+    Setting("workers", "WORKERS", "1", _int_parser(1, 64),
+            "gateway processes sharing the listening socket (one per core)"),
     Setting("fan_in", "FAN_IN", "true", parse_bool,
             "identical concurrent reads share one Cuebot call (never older than the request)"),
     Setting("read_cache_ttl", "READ_CACHE_TTL", "0", parse_duration,
@@ -341,6 +343,7 @@ class GatewayConfig:
     rate_limit_rps: float
     rate_limit_burst: int | None
     health_endpoints: bool
+    workers: int
     fan_in: bool
     read_cache_ttl: float
     sandbox: bool = False
@@ -397,6 +400,9 @@ def load_config(
     )
     if (values["tls_cert_file"] is None) != (values["tls_key_file"] is None):
         raise ConfigError("TLS_CERT_FILE", "set TLS_CERT_FILE and TLS_KEY_FILE together")
+    if values["workers"] > 1 and values["metrics_port"] is not None:
+        raise ConfigError("METRICS_PORT", "cannot be combined with WORKERS > 1 (each worker "
+                          "would need the port); scrape /metrics on the main port")
     if values["rate_limit_burst"] is None:
         values["rate_limit_burst"] = max(1, round(2 * values["rate_limit_rps"]))
     return GatewayConfig(sandbox=sandbox, **values)
@@ -442,3 +448,20 @@ def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool) -> 
 def config_from_process(flags: Mapping[str, str | None], sandbox: bool = False) -> GatewayConfig:
     """The configuration of this process: its flags over its environment."""
     return load_config(os.environ, flags, sandbox=sandbox)
+
+
+def worker_environment(
+    flags: Mapping[str, str | None], overrides: Mapping[str, str]
+) -> dict[str, str]:
+    """The environment of a worker process: this process's, with its flags as variables.
+
+    Workers read their configuration from the environment alone, so every
+    flag given to the supervisor becomes the variable it stands for.
+    """
+    environment = dict(os.environ)
+    for setting in SETTINGS:
+        value = flags.get(setting.attribute)
+        if value is not None:
+            environment[setting.variable] = value
+    environment.update(overrides)
+    return environment

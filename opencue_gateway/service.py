@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import signal
+import socket
 import sys
 import time
 from typing import Any
@@ -25,6 +26,7 @@ from twisted.internet.defer import Deferred, inlineCallbacks
 from twisted.internet.error import CannotListenError
 from twisted.internet.task import LoopingCall, deferLater
 from twisted.logger import ILogObserver
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
@@ -43,6 +45,7 @@ from opencue_gateway.config import (
     config_from_process,
     reload_secret,
     short_secrets,
+    worker_environment,
 )
 from opencue_gateway.cors import CorsPolicy
 from opencue_gateway.docs import docs_page, read_assets
@@ -58,6 +61,7 @@ from opencue_gateway.tls import ServerTLS, cuebot_credentials, load_server_tls
 from opencue_gateway.tracing import OtelTracing
 from opencue_gateway.transcode import Transcoder
 from opencue_gateway.upstream import CuebotClient, channel_options
+from opencue_gateway.workers import WorkerSupervisor
 
 log = logger(__name__)
 
@@ -131,11 +135,33 @@ def makeService(options: Options) -> GatewayService:
 
     try:
         config = config_from_process(options.flags(), sandbox=bool(options["sandbox"]))
-        service = GatewayService(config, reactor, sandbox_options=options.sandbox_options())
+        sandbox_options = options.sandbox_options()
+        service: GatewayService | WorkerSupervisor
+        if config.workers > 1:
+            service = _supervisor(config, reactor, options.flags(), sandbox_options)
+        else:
+            service = GatewayService(config, reactor, sandbox_options=sandbox_options)
     except ConfigError as error:
         raise SystemExit(f"opencue-gateway: {error}") from None
     reactor.callWhenRunning(install_signal_handlers, reactor, service)
     return service
+
+
+def _supervisor(config: GatewayConfig, reactor: Any, flags: dict[str, str | None],
+                sandbox_options: dict[str, Any]) -> WorkerSupervisor:
+    """WORKERS > 1: a supervisor of single-worker gateways sharing one socket.
+
+    Each worker is checked now by building one gateway in this process, so
+    a configuration error still stops start-up here, with one line.
+    """
+    GatewayService(config, reactor)
+    overrides = {"WORKERS": "1"}
+    if config.sandbox:
+        overrides["JWT_SECRET"] = config.jwt_secret.decode("utf-8")
+    return WorkerSupervisor(
+        config, reactor, worker_environment(flags, overrides),
+        sandbox=_sandbox_server(sandbox_options) if config.sandbox else None,
+    )
 
 
 def _sandbox_server(options: dict[str, Any]) -> Any:
@@ -145,7 +171,7 @@ def _sandbox_server(options: dict[str, Any]) -> Any:
     return sandbox_server(**options)
 
 
-def install_signal_handlers(reactor: Any, service: GatewayService) -> None:
+def install_signal_handlers(reactor: Any, service: GatewayService | WorkerSupervisor) -> None:
     """SIGTERM: a clean stop that exits 0.  SIGHUP: re-read the secret and policy files.
 
     twistd re-raises the terminating signal after shutdown, so a drained
@@ -176,11 +202,14 @@ class GatewayService(MultiService):
     """
 
     def __init__(
-        self, config: GatewayConfig, reactor: Any, sandbox_options: dict[str, Any] | None = None
+        self, config: GatewayConfig, reactor: Any, sandbox_options: dict[str, Any] | None = None,
+        listen_fd: int | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self._reactor = reactor
+        # A worker serves a socket its supervisor bound (WORKERS > 1).
+        self._listen_fd = listen_fd
         set_level(config.log_level)
         self.catalog = MethodCatalog.default()
         transcoder = Transcoder(strict=config.strict_json)
@@ -320,11 +349,22 @@ class GatewayService(MultiService):
                     f"opencue-gateway: AUDIT_LOG_FILE: cannot open "
                     f"{self.config.audit_log_file!r}: {error.strerror}"
                 ) from None
-        self.port = self._listen("REST_PORT", self.config.rest_port, self.site, self.tls)
+        if self._listen_fd is not None:
+            self.port = self._adopt(self._listen_fd)
+        else:
+            self.port = self._listen("REST_PORT", self.config.rest_port, self.site, self.tls)
         if self.config.metrics_port is not None:
             self.metrics_port = self._listen("METRICS_PORT", self.config.metrics_port,
                                              Site(MetricsResource(self.metrics.registry)), None)
         super().privilegedStartService()
+
+    def _adopt(self, fd: int) -> Any:
+        """Serve a listening socket inherited from the supervisor (with TLS if configured)."""
+        family = socket.AF_INET6 if ":" in self.config.rest_host else socket.AF_INET
+        factory: Any = self.site
+        if self.tls is not None:
+            factory = TLSMemoryBIOFactory(self.tls.options, False, self.site)
+        return self._reactor.adoptStreamPort(fd, family, factory)
 
     def _listen(self, variable: str, port: int, site: Site, tls: ServerTLS | None) -> Any:
         """Bind one listener on REST_HOST, or stop start-up with one line naming the setting."""

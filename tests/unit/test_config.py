@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from opencue_gateway.config import (
@@ -168,3 +170,18 @@ def test_short_secrets_are_reported():
     config = load_config({"JWT_SECRET": "short", "JWT_PREVIOUS_SECRETS": "x" * 40 + ",tiny"}, {})
     assert short_secrets(config) == ["JWT_SECRET", "JWT_PREVIOUS_SECRETS[1]"]
     assert short_secrets(load_config(SECRET_ENV, {})) == []
+
+
+def test_metrics_port_and_workers_do_not_mix():
+    """Each worker would need METRICS_PORT: refused at start-up."""
+    with pytest.raises(ConfigError, match=r"METRICS_PORT: cannot be combined with WORKERS > 1"):
+        load_config({**SECRET_ENV, "WORKERS": "2", "METRICS_PORT": "9100"}, {})
+
+
+def test_worker_environment_turns_flags_into_variables():
+    """A worker gets the supervisor's environment plus its flags as variables."""
+    from opencue_gateway.config import worker_environment
+
+    environment = worker_environment({"grpc_timeout": "5s", "rest_port": None}, {"WORKERS": "1"})
+    assert environment["GRPC_TIMEOUT"] == "5s" and environment["WORKERS"] == "1"
+    assert "REST_PORT" not in environment or environment["REST_PORT"] == os.environ["REST_PORT"]

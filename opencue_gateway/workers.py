@@ -1,0 +1,205 @@
+"""Several gateway processes sharing one listening socket (WORKERS), to use every core.
+
+One Python process serves requests on one core (the GIL).  With WORKERS=N the
+twistd process becomes a supervisor: it binds the listening socket, starts N
+worker processes that adopt it (Twisted's ``adoptStreamPort``, so the kernel
+spreads connections among them), restarts a worker that dies, forwards
+SIGHUP, and on SIGTERM asks every worker to drain and waits for all of them
+before it exits 0.  In sandbox mode the supervisor runs the one sandbox
+Cuebot, so every worker sees the same farm.
+
+Each worker is a full gateway with its own metrics and rate-limit buckets:
+a scrape of /metrics shows the worker that answered it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
+from twisted.internet.error import ProcessExitedAlready
+from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
+
+from opencue_gateway.config import GatewayConfig
+from opencue_gateway.logs import logger
+
+log = logger(__name__)
+
+LISTEN_FD = 3
+RESTART_DELAY = 1.0
+# A stop waits for the workers' own drain, plus this margin, then kills them.
+STOP_MARGIN = 10.0
+
+
+class _Worker(ProcessProtocol):
+    """One worker process, and a Deferred that fires when it has ended."""
+
+    def __init__(self, supervisor: WorkerSupervisor, index: int) -> None:
+        self._supervisor = supervisor
+        self.index = index
+        self.ended: Deferred[None] = Deferred()
+
+    def processEnded(self, reason: Failure) -> None:
+        """Tell the supervisor, which restarts the worker unless it is stopping."""
+        self.ended.callback(None)
+        self._supervisor.worker_ended(self, reason)
+
+
+class WorkerSupervisor(Service):
+    """Binds the socket, runs and restarts the workers, and stops them together."""
+
+    def __init__(
+        self, config: GatewayConfig, reactor: Any, child_env: Mapping[str, str],
+        sandbox: Any | None = None,
+    ) -> None:
+        self.config = config
+        self._reactor = reactor
+        self._child_env = dict(child_env)
+        self._sandbox = sandbox
+        self._socket: socket.socket | None = None
+        self.workers: dict[int, _Worker] = {}
+        self._stopping = False
+
+    def privilegedStartService(self) -> None:
+        """Bind the shared socket now, so a port in use stops start-up with one line."""
+        host, port = self.config.rest_host, self.config.rest_port
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind((host, port))
+        except OSError as error:
+            listener.close()
+            raise SystemExit(
+                f"opencue-gateway: REST_PORT: cannot listen on {host}:{port}: {error}"
+            ) from None
+        listener.listen(1024)
+        listener.setblocking(False)
+        self._socket = listener
+        super().privilegedStartService()
+
+    @property
+    def port(self) -> int:
+        """The port the workers serve (useful with REST_PORT=0)."""
+        assert self._socket is not None
+        return self._socket.getsockname()[1]
+
+    def startService(self) -> None:
+        """Start the sandbox (if any) and the workers."""
+        if self._socket is None:
+            self.privilegedStartService()
+        super().startService()
+        if self._sandbox is not None:
+            self._sandbox.start()
+            self._child_env["CUEBOT_ENDPOINT"] = self._sandbox.address
+        for index in range(self.config.workers):
+            self._spawn(index)
+        log.info(
+            "opencue-gateway supervising {count} workers on http://{host}:{port}, "
+            "Cuebot at {endpoint}",
+            count=self.config.workers, host=self.config.rest_host, port=self.port,
+            endpoint=self._child_env.get("CUEBOT_ENDPOINT", self.config.cuebot_endpoint),
+        )
+
+    def _spawn(self, index: int) -> None:
+        """Start worker ``index`` with the shared socket as its fd 3."""
+        assert self._socket is not None
+        worker = _Worker(self, index)
+        self.workers[index] = worker
+        self._reactor.spawnProcess(
+            worker, sys.executable,
+            [sys.executable, "-m", "opencue_gateway.workers", str(index)],
+            env=self._child_env,
+            childFDs={0: "w", 1: 1, 2: 2, LISTEN_FD: self._socket.fileno()},
+        )
+
+    def worker_ended(self, worker: _Worker, reason: Failure) -> None:
+        """A worker exited: expected during a stop, otherwise restart it after a pause."""
+        if self._stopping or self.workers.get(worker.index) is not worker:
+            return
+        log.error("worker {index} exited unexpectedly ({reason}); restarting it",
+                  index=worker.index, reason=reason.getErrorMessage())
+        self._reactor.callLater(RESTART_DELAY, self._restart, worker.index)
+
+    def _restart(self, index: int) -> None:
+        if not self._stopping:
+            self._spawn(index)
+
+    def reload(self) -> None:
+        """SIGHUP: every worker re-reads its secret and policy files."""
+        self.signal_workers("HUP")
+
+    def signal_workers(self, signal_name: str) -> None:
+        """Pass a signal (HUP to reload, TERM to drain) to every running worker."""
+        for worker in self.workers.values():
+            if not worker.ended.called and worker.transport is not None:
+                # ProcessExitedAlready/OSError: it exited between the check and the signal.
+                with contextlib.suppress(OSError, ProcessExitedAlready):
+                    worker.transport.signalProcess(signal_name)
+
+    @inlineCallbacks
+    def stopService(self) -> Any:
+        """Drain every worker (SIGTERM), kill stragglers after the grace, then close up."""
+        self._stopping = True
+        log.info("stopping: draining {count} workers", count=len(self.workers))
+        self.signal_workers("TERM")
+        ended = DeferredList([w.ended for w in self.workers.values()])
+        limit = self.config.drain_delay + self.config.shutdown_grace + STOP_MARGIN
+        timer = deferLater(self._reactor, limit, lambda: None)
+        yield DeferredList([ended, timer], fireOnOneCallback=True, consumeErrors=True)
+        if not timer.called:
+            timer.cancel()
+        self.signal_workers("KILL")
+        yield ended
+        if self._socket is not None:
+            self._socket.close()
+        if self._sandbox is not None:
+            self._sandbox.stop(grace=0)
+        yield super().stopService()
+        log.info("stopped")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A worker: a full gateway serving the listening socket inherited as fd 3."""
+    # Imported here: service.py imports this module for the supervisor.
+    from twisted.internet import reactor
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+
+    from opencue_gateway.config import ConfigError, config_from_process
+    from opencue_gateway.logs import JsonLinesObserver
+    from opencue_gateway.service import GatewayService, install_signal_handlers
+
+    try:
+        config = config_from_process({})
+        service = GatewayService(config, reactor, listen_fd=LISTEN_FD)
+    except ConfigError as error:
+        print(f"opencue-gateway worker: {error}", file=sys.stderr)
+        return 1
+    observer = (JsonLinesObserver(sys.stdout.buffer) if config.log_format == "json"
+                else textFileLogObserver(sys.stdout))
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    service.privilegedStartService()
+    service.startService()
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.callWhenRunning(install_signal_handlers, reactor, service)
+    reactor.run(installSignalHandlers=True)
+    return 0
+
+
+def _ignore_sigint_in_workers() -> None:
+    """Ctrl-C reaches the whole process group; the supervisor decides, the workers wait for
+    its SIGTERM so that they drain in step."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+if __name__ == "__main__":
+    _ignore_sigint_in_workers()
+    sys.exit(main())
