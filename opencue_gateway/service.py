@@ -447,15 +447,16 @@ class GatewayService(MultiService):
         if self.site.active_requests:
             log.warn("{count} requests were still running after SHUTDOWN_GRACE",
                      count=self.site.active_requests)
-        self._release()
+        yield self._release()
         yield super().stopService()
         log.info("stopped")
 
-    def _release(self) -> None:
+    @inlineCallbacks
+    def _release(self) -> Any:
         """Close the channel, stop the pool, the sandbox, the timers and the audit file."""
         if self._housekeeping is not None and self._housekeeping.running:
             self._housekeeping.stop()
-        self.cuebot.stop()
+        yield self.cuebot.stop()
         self.pool.stop()
         if self.sandbox is not None:
             self.sandbox.stop(grace=0)

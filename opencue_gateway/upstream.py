@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorFromThreads
+from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
@@ -39,6 +40,8 @@ METADATA_PREFIX = b"grpc-metadata-"
 # Who made the call, for Cuebot-side logs (COMPATIBILITY.md section 6).
 PRINCIPAL_KEY = "opencue-gateway-sub"
 REQUEST_ID_KEY = "x-request-id"
+# Longer than grpc's 0.2 s connectivity polling interval (see CuebotClient.stop).
+CHANNEL_CLOSE_DELAY = 0.3
 
 _GRPC_TIMEOUT = re.compile(rb"(\d{1,8})([HMSmun])\Z")
 _TIMEOUT_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
@@ -272,15 +275,21 @@ class CuebotClient:
             for method in self._catalog
         }
 
-    def stop(self) -> None:
-        """Close the channel; calls still running fail with CANCELLED."""
+    def stop(self) -> Deferred[None]:
+        """Close the channel; calls still running fail with CANCELLED.
+
+        grpc watches connectivity from a thread that wakes every 0.2 s and
+        fails loudly if the channel closed under it; so stop watching first,
+        and close once that thread has had time to notice.
+        """
         self._callables = {}
         if self._connecting is not None:
             self._connecting.cancel()
-        if self._channel is not None:
-            self._channel.unsubscribe(self._track_state)
-            self._channel.close()
-            self._channel = None
+        channel, self._channel = self._channel, None
+        if channel is None:
+            return succeed(None)
+        channel.unsubscribe(self._track_state)
+        return deferLater(self._reactor, CHANNEL_CLOSE_DELAY, channel.close)
 
     def deadline(self, header: bytes | None) -> float:
         """The call's timeout: GRPC_TIMEOUT, or a shorter ``Grpc-Timeout`` from the client."""

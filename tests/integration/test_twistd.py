@@ -195,7 +195,8 @@ async def test_drain_completes_50_in_flight_requests(tmp_path, cuebot, start_gat
     DRAIN_DELAY, all 50 complete with 200, then connections are refused and the exit is 0."""
     cuebot.behave("/show.ShowInterface/GetShows", delay=2.0)
     process = run_twistd(tmp_path, {"JWT_SECRET": SECRET, "CUEBOT_ENDPOINT": cuebot.address,
-                                    "DRAIN_DELAY": "1s", "SHUTDOWN_GRACE": "15s"})
+                                    "DRAIN_DELAY": "1s", "SHUTDOWN_GRACE": "15s",
+                                    "FAN_IN": "false"})
     try:
         port = await wait_for_port(process, tmp_path)
         client = start_gateway(CUEBOT_ENDPOINT=cuebot.address)
