@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent import futures
 from collections.abc import Callable
+from concurrent import futures
 from dataclasses import dataclass, field
 from typing import Any
 

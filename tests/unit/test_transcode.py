@@ -313,7 +313,7 @@ def test_integers_past_64_bits_are_out_of_range_not_rounded(transcoder, body):
 def test_non_ascii_digits_are_not_numbers(transcoder):
     """"1٣" is not an integer (Python's isdigit would say it is)."""
     with pytest.raises(GatewayError):
-        transcoder.decode(job_pb2.Frame, '{"number": "1\\u0663"}'.encode())
+        transcoder.decode(job_pb2.Frame, b'{"number": "1\\u0663"}')
 
 
 def test_long_digit_runs_inside_strings_still_parse(transcoder):
