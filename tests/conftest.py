@@ -12,6 +12,7 @@ import pytest
 import pytest_twisted
 from treq.client import HTTPClient
 from twisted.internet import reactor
+from twisted.logger import globalLogPublisher
 from twisted.web.client import Agent, HTTPConnectionPool
 
 from opencue_gateway.catalog import MethodCatalog
@@ -75,7 +76,7 @@ class Response:
 class Gateway:
     """A running gateway service and how to talk to it."""
 
-    service: GatewayService
+    service: GatewayService | None
     url: str
     _http: HTTPClient
 
@@ -106,11 +107,32 @@ class Gateway:
 
 
 @pytest.fixture
-def start_gateway() -> Iterator[Callable[..., Gateway]]:
+def http() -> Iterator[HTTPClient]:
+    """An HTTP client without connection reuse, closed at teardown."""
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    yield HTTPClient(Agent(reactor, pool=pool))
+    pytest_twisted.blockon(pool.closeCachedConnections())
+
+
+@pytest.fixture
+def client(http: HTTPClient) -> Callable[[str], Gateway]:
+    """Talk to a gateway running elsewhere (a twistd subprocess) at a base URL."""
+    return lambda url: Gateway(None, url, http)
+
+
+@pytest.fixture
+def captured_logs() -> Iterator[list[dict]]:
+    """Every log event published while the test runs."""
+    events: list[dict] = []
+    globalLogPublisher.addObserver(events.append)
+    yield events
+    globalLogPublisher.removeObserver(events.append)
+
+
+@pytest.fixture
+def start_gateway(http: HTTPClient) -> Iterator[Callable[..., Gateway]]:
     """Start gateways on 127.0.0.1 (env-style overrides as keywords); all stop at teardown."""
     started: list[GatewayService] = []
-    pool = HTTPConnectionPool(reactor, persistent=False)
-    http = HTTPClient(Agent(reactor, pool=pool))
 
     def start(sandbox: bool = False, **env: str | None) -> Gateway:
         service = GatewayService(make_config(sandbox, **env), reactor)
@@ -121,7 +143,6 @@ def start_gateway() -> Iterator[Callable[..., Gateway]]:
     yield start
     for service in started:
         pytest_twisted.blockon(service.stopService())
-    pytest_twisted.blockon(pool.closeCachedConnections())
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 import pytest_twisted
 from prometheus_client.parser import text_string_to_metric_families
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import formatEvent
 
 from opencue_gateway.accesslog import NAMESPACE as ACCESS
 from tests.conftest import SECRET, make_token
@@ -26,14 +26,6 @@ def samples(exposition: bytes) -> dict[tuple[str, tuple], float]:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(exposition.decode())
             for s in family.samples}
-
-
-@pytest.fixture
-def captured():
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 @pytest_twisted.ensureDeferred
@@ -117,14 +109,14 @@ async def test_metrics_on_their_own_port(start_gateway, cuebot):
 
 
 @pytest_twisted.ensureDeferred
-async def test_access_log_has_every_field_and_no_secret(gateway, cuebot, captured):
+async def test_access_log_has_every_field_and_no_secret(gateway, cuebot, captured_logs):
     """One access line per request with client, principal, method, status, code, duration,
     bytes, request id and traceparent; tokens and the secret never appear in any log line."""
     token = make_token(sub="ann")
     await gateway.post(GET_SHOWS, token=token,
                        headers={"X-Request-Id": "req-1", "traceparent": TRACEPARENT})
     await gateway.post(GET_SHOWS, token="not.a.token")
-    access = [e for e in captured if e.get("log_namespace") == ACCESS]
+    access = [e for e in captured_logs if e.get("log_namespace") == ACCESS]
     assert len(access) == 2
     first = access[0]["access"]
     assert first["principal"] == "ann" and first["rpc"] == "show.ShowInterface/GetShows"
@@ -137,7 +129,7 @@ async def test_access_log_has_every_field_and_no_secret(gateway, cuebot, capture
                      f"trace={TRACEPARENT}", "ann"):
         assert fragment in line
     assert access[1]["access"]["status"] == 401 and access[1]["access"]["grpc_code"] == 16
-    everything = "\n".join(formatEvent(e) + repr(e) for e in captured)
+    everything = "\n".join(formatEvent(e) + repr(e) for e in captured_logs)
     assert token not in everything and "not.a.token" not in everything
     assert SECRET not in everything
 
@@ -210,7 +202,7 @@ def test_json_log_format_from_twistd(tmp_path, cuebot):
     import os
     import signal
 
-    from tests.integration.test_twistd import TWISTD
+    from tests.integration.conftest import TWISTD
 
     log = tmp_path / "out.log"
     env = {**os.environ, "JWT_SECRET": SECRET, "CUEBOT_ENDPOINT": cuebot.address,

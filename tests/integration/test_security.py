@@ -16,7 +16,6 @@ import pytest
 import pytest_twisted
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from twisted.logger import globalLogPublisher
 
 from tests.conftest import SECRET, make_token
 from tests.unit.test_auth import readme_token
@@ -264,14 +263,6 @@ async def test_roles_and_default(start_gateway, cuebot, policy_file):
     assert (await gateway.post(kill, token=make_token(role="intern"))).status == 403
     assert (await gateway.post(GET_SHOWS, token=make_token(role="intern"))).status == 200
     assert (await gateway.post("/host.HostInterface/GetHosts", token=make_token())).status == 403
-
-
-@pytest.fixture
-def captured_logs():
-    events = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 @pytest_twisted.ensureDeferred

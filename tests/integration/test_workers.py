@@ -16,7 +16,7 @@ from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
 
 from tests.conftest import SECRET, make_token
-from tests.integration.test_twistd import run_twistd, wait_for_exit
+from tests.integration.conftest import wait_for_exit
 
 SUPERVISING = re.compile(r"supervising (\d+) workers on http://127\.0\.0\.1:(\d+)")
 
@@ -48,81 +48,63 @@ async def wait_for_workers(process, tmp_path: Path, count: int) -> int:
 
 
 @pytest_twisted.ensureDeferred
-async def test_two_workers_share_the_socket_and_stop_together(tmp_path, cuebot, start_gateway):
+async def test_two_workers_share_the_socket_and_stop_together(tmp_path, twistd, cuebot, client):
     """Both workers serve requests on one port; SIGTERM stops all of them and exits 0."""
     cuebot.behave("/show.ShowInterface/GetShows", delay=0.05)
-    process = run_twistd(tmp_path, {"JWT_SECRET": SECRET, "CUEBOT_ENDPOINT": cuebot.address,
+    process = twistd({"JWT_SECRET": SECRET, "CUEBOT_ENDPOINT": cuebot.address,
                                     "WORKERS": "2"})
-    try:
-        port = await wait_for_workers(process, tmp_path, 2)
-        workers = children(process.pid)
-        assert len(workers) == 2
-        before = {pid: cpu_ticks(pid) for pid in workers}
-        client = start_gateway(CUEBOT_ENDPOINT=cuebot.address)
-        client.url = f"http://127.0.0.1:{port}"
-        for _ in range(4):
-            batch = [ensureDeferred(client.post("/show.ShowInterface/GetShows"))
-                     for _ in range(30)]
-            assert [(await d).status for d in batch] == [200] * 30
-        assert all(cpu_ticks(pid) > before[pid] for pid in workers), "a worker served nothing"
-        process.send_signal(signal.SIGTERM)
-        assert await wait_for_exit(process, 30) == 0
-        assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
-        with pytest.raises(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    port = await wait_for_workers(process, tmp_path, 2)
+    workers = children(process.pid)
+    assert len(workers) == 2
+    before = {pid: cpu_ticks(pid) for pid in workers}
+    gateway = client(f"http://127.0.0.1:{port}")
+    for _ in range(4):
+        batch = [ensureDeferred(gateway.post("/show.ShowInterface/GetShows"))
+                 for _ in range(30)]
+        assert [(await d).status for d in batch] == [200] * 30
+    assert all(cpu_ticks(pid) > before[pid] for pid in workers), "a worker served nothing"
+    process.send_signal(signal.SIGTERM)
+    assert await wait_for_exit(process, 30) == 0
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_dead_worker_is_replaced(tmp_path, cuebot, start_gateway):
+async def test_a_dead_worker_is_replaced(tmp_path, twistd, cuebot, client):
     """A worker that dies is restarted, and the port keeps answering meanwhile."""
-    process = run_twistd(tmp_path, {"JWT_SECRET": SECRET, "CUEBOT_ENDPOINT": cuebot.address,
+    process = twistd({"JWT_SECRET": SECRET, "CUEBOT_ENDPOINT": cuebot.address,
                                     "WORKERS": "2"})
-    try:
-        port = await wait_for_workers(process, tmp_path, 2)
-        victim = children(process.pid)[0]
-        os.kill(victim, signal.SIGKILL)
-        client = start_gateway(CUEBOT_ENDPOINT=cuebot.address)
-        client.url = f"http://127.0.0.1:{port}"
-        assert (await client.post("/show.ShowInterface/GetShows")).status == 200
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            current = children(process.pid)
-            if len(current) == 2 and victim not in current:
-                break
-            await deferLater(reactor, 0.2, lambda: None)
-        assert len(children(process.pid)) == 2 and victim not in children(process.pid)
-        assert "worker 0 exited unexpectedly" in (tmp_path / "twistd.log").read_text()
-        process.send_signal(signal.SIGTERM)
-        assert await wait_for_exit(process, 30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    port = await wait_for_workers(process, tmp_path, 2)
+    victim = children(process.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    gateway = client(f"http://127.0.0.1:{port}")
+    assert (await gateway.post("/show.ShowInterface/GetShows")).status == 200
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        current = children(process.pid)
+        if len(current) == 2 and victim not in current:
+            break
+        await deferLater(reactor, 0.2, lambda: None)
+    assert len(children(process.pid)) == 2 and victim not in children(process.pid)
+    assert "worker 0 exited unexpectedly" in (tmp_path / "twistd.log").read_text()
+    process.send_signal(signal.SIGTERM)
+    assert await wait_for_exit(process, 30) == 0
 
 
 @pytest_twisted.ensureDeferred
-async def test_workers_share_one_sandbox_farm(tmp_path, start_gateway):
+async def test_workers_share_one_sandbox_farm(tmp_path, twistd, client):
     """With --sandbox, a change made through one worker is seen through every worker."""
-    process = run_twistd(tmp_path, {"WORKERS": "2"}, "--sandbox")
-    try:
-        port = await wait_for_workers(process, tmp_path, 2)
-        client = start_gateway(sandbox=True)
-        client.url = f"http://127.0.0.1:{port}"
-        token = make_token(secret="default-secret-key")
-        job = '{"job": {"id": "00000000-0000-0000-0000-000000000001"}}'
-        assert (await client.post("/job.JobInterface/Pause", job, token=token)).status == 200
-        reads = [ensureDeferred(client.post("/job.JobInterface/GetJobs",
-                                            '{"r": {"shows": ["testing"]}}', token=token))
-                 for _ in range(20)]
-        for read in reads:
-            assert (await read).json()["jobs"]["jobs"][0]["isPaused"] is True
-        process.send_signal(signal.SIGTERM)
-        assert await wait_for_exit(process, 30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    process = twistd({"WORKERS": "2"}, "--sandbox")
+    port = await wait_for_workers(process, tmp_path, 2)
+    gateway = client(f"http://127.0.0.1:{port}")
+    token = make_token(secret="default-secret-key")
+    job = '{"job": {"id": "00000000-0000-0000-0000-000000000001"}}'
+    assert (await gateway.post("/job.JobInterface/Pause", job, token=token)).status == 200
+    reads = [ensureDeferred(gateway.post("/job.JobInterface/GetJobs",
+                                        '{"r": {"shows": ["testing"]}}', token=token))
+             for _ in range(20)]
+    for read in reads:
+        assert (await read).json()["jobs"]["jobs"][0]["isPaused"] is True
+    process.send_signal(signal.SIGTERM)
+    assert await wait_for_exit(process, 30) == 0
