@@ -286,7 +286,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health_endpoints", "HEALTH_ENDPOINTS", "true", parse_bool,
             "serve GET /healthz and /readyz without authentication"),
     Setting("workers", "WORKERS", "1", _int_parser(1, 64),
-            "gateway processes sharing the listening socket (one per core)"),
+            "gateway processes serving the port (one per core)"),
     Setting("fan_in", "FAN_IN", "true", parse_bool,
             "identical concurrent reads share one Cuebot call (never older than the request)"),
     Setting("read_cache_ttl", "READ_CACHE_TTL", "0", parse_duration,

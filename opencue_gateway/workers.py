@@ -1,11 +1,18 @@
 """Several gateway processes sharing one listening socket (WORKERS), to use every core.
 
 One Python process serves requests on one core (the GIL).  With WORKERS=N the
-twistd process becomes a supervisor: it binds the listening socket, starts N
-worker processes that adopt it (Twisted's ``adoptStreamPort``, so the kernel
-spreads connections among them), restarts a worker that dies, forwards
-SIGHUP, and on SIGTERM asks every worker to drain and waits for all of them
-before it exits 0.  In sandbox mode the supervisor runs the one sandbox
+twistd process becomes a supervisor: it binds the listening sockets, starts N
+worker processes that adopt them (Twisted's ``adoptStreamPort``), restarts a
+worker that dies, forwards SIGHUP, and on SIGTERM asks every worker to drain
+and waits for all of them before it exits 0.
+
+Each worker gets its own socket, all bound to the one port with SO_REUSEPORT,
+so the kernel deals connections out evenly (by a hash of their addresses), as
+Envoy and nginx do for their workers.  One socket shared by every worker would
+let whichever worker woke first accept a whole burst of connections (a
+browser's or wrk's) and keep them, while the other workers idle.  The
+supervisor keeps every socket open, so a restarted worker takes over the
+connections that queued for its predecessor.  In sandbox mode the supervisor runs the one sandbox
 Cuebot, so every worker sees the same farm.
 
 Each worker is a full gateway with its own metrics and rate-limit buckets:
@@ -64,37 +71,52 @@ class WorkerSupervisor(Service):
         self._reactor = reactor
         self._child_env = dict(child_env)
         self._sandbox = sandbox
-        self._socket: socket.socket | None = None
+        self._sockets: list[socket.socket] = []
         self.workers: dict[int, _Worker] = {}
         self._stopping = False
 
     def privilegedStartService(self) -> None:
-        """Bind the shared socket now, so a port in use stops start-up with one line."""
-        host, port = self.config.rest_host, self.config.rest_port
+        """Bind the workers' sockets now, so a port in use stops start-up with one line."""
+        port = self.config.rest_port
+        for _ in range(self.config.workers):
+            self._sockets.append(self._bind(port))
+            # REST_PORT=0: the first socket picks the port, the others join it.
+            port = self.port
+        super().privilegedStartService()
+
+    def _bind(self, port: int) -> socket.socket:
+        """One listening socket of the SO_REUSEPORT group on ``port``."""
+        host = self.config.rest_host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             listener.bind((host, port))
         except OSError as error:
             listener.close()
+            self._close_sockets()
             raise SystemExit(
                 f"opencue-gateway: REST_PORT: cannot listen on {host}:{port}: {error}"
             ) from None
         listener.listen(1024)
         listener.setblocking(False)
-        self._socket = listener
-        super().privilegedStartService()
+        return listener
+
+    def _close_sockets(self) -> None:
+        """Close every listening socket: the port refuses connections from then on."""
+        for listener in self._sockets:
+            listener.close()
+        self._sockets.clear()
 
     @property
     def port(self) -> int:
         """The port the workers serve (useful with REST_PORT=0)."""
-        assert self._socket is not None
-        return self._socket.getsockname()[1]
+        return self._sockets[0].getsockname()[1]
 
     def startService(self) -> None:
         """Start the sandbox (if any) and the workers."""
-        if self._socket is None:
+        if not self._sockets:
             self.privilegedStartService()
         super().startService()
         if self._sandbox is not None:
@@ -110,15 +132,14 @@ class WorkerSupervisor(Service):
         )
 
     def _spawn(self, index: int) -> None:
-        """Start worker ``index`` with the shared socket as its fd 3."""
-        assert self._socket is not None
+        """Start worker ``index`` with its listening socket as its fd 3."""
         worker = _Worker(self, index)
         self.workers[index] = worker
         self._reactor.spawnProcess(
             worker, sys.executable,
             [sys.executable, "-m", "opencue_gateway.workers", str(index)],
             env=self._child_env,
-            childFDs={0: "w", 1: 1, 2: 2, LISTEN_FD: self._socket.fileno()},
+            childFDs={0: "w", 1: 1, 2: 2, LISTEN_FD: self._sockets[index].fileno()},
         )
 
     def worker_ended(self, worker: _Worker, reason: Failure) -> None:
@@ -159,8 +180,7 @@ class WorkerSupervisor(Service):
             timer.cancel()
         self.signal_workers("KILL")
         yield ended
-        if self._socket is not None:
-            self._socket.close()
+        self._close_sockets()
         if self._sandbox is not None:
             self._sandbox.stop(grace=0)
         yield super().stopService()

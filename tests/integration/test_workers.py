@@ -1,7 +1,8 @@
-"""WORKERS=N: one supervisor, N gateway processes on one socket, stopped together."""
+"""WORKERS=N: one supervisor, N gateway processes on one port, stopped together."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -32,6 +33,24 @@ def children(pid: int) -> list[int]:
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def accepted_connections(pid: int, port: int) -> int:
+    """How many established connections to ``port`` the process ``pid`` has accepted."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            match = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(fd))
+            if match:
+                inodes.add(match.group(1))
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            fields = row.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
 
 
 async def wait_for_workers(process, tmp_path: Path, count: int) -> int:
@@ -68,6 +87,41 @@ async def test_two_workers_share_the_socket_and_stop_together(tmp_path, twistd, 
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_burst_of_connections_is_dealt_out_to_every_worker(tmp_path, twistd, cuebot):
+    """Connections that arrive together are dealt out by the kernel, not taken by one worker.
+
+    Both workers are paused while 40 connections arrive, then only the first
+    resumes: with one socket shared by both it would accept all 40; with a
+    socket per worker it gets only its share, and the rest wait for the second.
+    """
+    process = twistd({"JWT_SECRET": SECRET, "CUEBOT_ENDPOINT": cuebot.address, "WORKERS": "2"})
+    port = await wait_for_workers(process, tmp_path, 2)
+    first, second = children(process.pid)
+    os.kill(first, signal.SIGSTOP)
+    os.kill(second, signal.SIGSTOP)
+    try:
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(40)]
+        os.kill(first, signal.SIGCONT)
+        await deferLater(reactor, 1.0, lambda: None)
+        alone = accepted_connections(first, port)
+    finally:
+        os.kill(first, signal.SIGCONT)
+        os.kill(second, signal.SIGCONT)
+    try:
+        # Binomial(40, 1/2): fewer than 6 on either side happens about once in a million runs.
+        assert 6 <= alone <= 34, alone
+        deadline = time.monotonic() + 10
+        while accepted_connections(second, port) < 40 - alone and time.monotonic() < deadline:
+            await deferLater(reactor, 0.05, lambda: None)
+        assert accepted_connections(second, port) == 40 - alone
+    finally:
+        for connection in clients:
+            connection.close()
+    process.send_signal(signal.SIGTERM)
+    assert await wait_for_exit(process, 30) == 0
 
 
 @pytest_twisted.ensureDeferred
