@@ -9,8 +9,10 @@ Show and group stats count only pending jobs, as Cuebot's do.  Callers hold
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from opencue_proto import (
     comment_pb2,
@@ -59,6 +61,17 @@ from opencue_gateway.sandbox.records import (
 )
 
 
+def _same_named(*names: str) -> Callable[[Any], dict[str, Any]]:
+    """A reader of the record attributes a message carries unchanged, under the same names.
+
+    Most fields of Cuebot's messages are a record's attribute as it stands;
+    listing those once per message leaves each renderer with only the fields
+    it derives or renames, which are the ones worth reading.
+    """
+    read = operator.attrgetter(*names)
+    return lambda record: dict(zip(names, read(record), strict=True))
+
+
 def _reserved(procs: Iterable[Proc]) -> tuple[float, float]:
     """Cores and GPUs reserved by ``procs``."""
     procs = list(procs)
@@ -93,6 +106,12 @@ def _pending(counts: Counter[int]) -> int:
     return sum(counts[state] for state in PENDING_STATES)
 
 
+_show_fields = _same_named(
+    "id", "name", "default_min_cores", "default_max_cores", "default_min_gpus",
+    "default_max_gpus", "comment_email", "booking_enabled", "dispatch_enabled", "active",
+)
+
+
 def show(record: Show) -> show_pb2.Show:
     """A show with stats over its pending jobs."""
     jobs = record.pending_jobs()
@@ -100,16 +119,7 @@ def show(record: Show) -> show_pb2.Show:
     cores, gpus = _reserved(proc for job in jobs for proc in job.procs.values())
     usage = _usage(layer for job in record.jobs.values() for layer in job.layers.values())
     return show_pb2.Show(
-        id=record.id,
-        name=record.name,
-        default_min_cores=record.default_min_cores,
-        default_max_cores=record.default_max_cores,
-        default_min_gpus=record.default_min_gpus,
-        default_max_gpus=record.default_max_gpus,
-        comment_email=record.comment_email,
-        booking_enabled=record.booking_enabled,
-        dispatch_enabled=record.dispatch_enabled,
-        active=record.active,
+        **_show_fields(record),
         show_stats=show_pb2.ShowStats(
             running_frames=counts[job_pb2.RUNNING],
             dead_frames=counts[job_pb2.DEAD],
@@ -125,25 +135,20 @@ def show(record: Show) -> show_pb2.Show:
     )
 
 
+_group_fields = _same_named(
+    "id", "name", "department", "default_job_priority", "default_job_min_cores",
+    "default_job_max_cores", "default_job_min_gpus", "default_job_max_gpus", "min_cores",
+    "max_cores", "min_gpus", "max_gpus", "level",
+)
+
+
 def group(record: Group) -> job_pb2.Group:
     """A group with stats over its pending jobs."""
     jobs = record.pending_jobs()
     counts = sum_counts(job.frame_counts() for job in jobs)
     cores, gpus = _reserved(proc for job in jobs for proc in job.procs.values())
     return job_pb2.Group(
-        id=record.id,
-        name=record.name,
-        department=record.department,
-        default_job_priority=record.default_job_priority,
-        default_job_min_cores=record.default_job_min_cores,
-        default_job_max_cores=record.default_job_max_cores,
-        default_job_min_gpus=record.default_job_min_gpus,
-        default_job_max_gpus=record.default_job_max_gpus,
-        min_cores=record.min_cores,
-        max_cores=record.max_cores,
-        min_gpus=record.min_gpus,
-        max_gpus=record.max_gpus,
-        level=record.level,
+        **_group_fields(record),
         parent_id=record.parent.id if record.parent is not None else "",
         group_stats=job_pb2.GroupStats(
             running_frames=counts[job_pb2.RUNNING],
@@ -157,32 +162,23 @@ def group(record: Group) -> job_pb2.Group:
     )
 
 
+_job_fields = _same_named(
+    "id", "state", "name", "shot", "user", "facility", "os", "priority", "min_cores",
+    "max_cores", "min_gpus", "max_gpus", "log_dir", "is_paused", "auto_eat", "start_time",
+    "stop_time",
+)
+
+
 def job(record: Job) -> job_pb2.Job:
     """A job with stats over its layers and procs."""
     counts = record.frame_counts()
     cores, gpus = _reserved(record.procs.values())
     usage = _usage(record.layers.values())
     return job_pb2.Job(
-        id=record.id,
-        state=record.state,
-        name=record.name,
-        shot=record.shot,
+        **_job_fields(record),
         show=record.show.name,
-        user=record.user,
         group=record.group.name,
-        facility=record.facility,
-        os=record.os,
-        priority=record.priority,
-        min_cores=record.min_cores,
-        max_cores=record.max_cores,
-        min_gpus=record.min_gpus,
-        max_gpus=record.max_gpus,
-        log_dir=record.log_dir,
-        is_paused=record.is_paused,
         has_comment=bool(record.comments),
-        auto_eat=record.auto_eat,
-        start_time=record.start_time,
-        stop_time=record.stop_time,
         eligible_time=record.start_time,
         job_stats=job_pb2.JobStats(
             total_layers=len(record.layers),
@@ -201,35 +197,22 @@ def job(record: Job) -> job_pb2.Job:
     )
 
 
+_layer_fields = _same_named(
+    "id", "name", "range", "tags", "min_cores", "max_cores", "is_threadable", "min_memory",
+    "min_gpu_memory", "chunk_size", "dispatch_order", "type", "services",
+    "memory_optimizer_enabled", "timeout", "timeout_llu", "min_gpus", "max_gpus", "command",
+    "limits", "start_after", "start_after_reason",
+)
+
+
 def layer(record: Layer) -> job_pb2.Layer:
     """A layer with stats over its frames and procs."""
     counts = record.counts
     cores, gpus = _reserved(record.procs())
     return job_pb2.Layer(
-        id=record.id,
-        name=record.name,
-        range=record.range,
-        tags=record.tags,
-        min_cores=record.min_cores,
-        max_cores=record.max_cores,
-        is_threadable=record.is_threadable,
-        min_memory=record.min_memory,
-        min_gpu_memory=record.min_gpu_memory,
-        chunk_size=record.chunk_size,
-        dispatch_order=record.dispatch_order,
-        type=record.type,
-        services=record.services,
-        memory_optimizer_enabled=record.memory_optimizer_enabled,
+        **_layer_fields(record),
         parent_id=record.job.id,
-        timeout=record.timeout,
-        timeout_llu=record.timeout_llu,
-        min_gpus=record.min_gpus,
-        max_gpus=record.max_gpus,
-        command=record.command,
         eligible_time=max(record.job.start_time, record.start_after),
-        limits=record.limits,
-        start_after=record.start_after,
-        start_after_reason=record.start_after_reason,
         layer_stats=job_pb2.LayerStats(
             total_frames=len(record.frames),
             waiting_frames=counts[job_pb2.WAITING],
@@ -247,27 +230,26 @@ def layer(record: Layer) -> job_pb2.Layer:
     )
 
 
+# What GetUpdatedFrames sends of a frame: the part of it that changes.
+_UPDATED_FRAME_NAMES = (
+    "id", "state", "retry_count", "exit_status", "start_time", "stop_time", "last_resource",
+    "llu_time",
+)
+_updated_frame_fields = _same_named(*_UPDATED_FRAME_NAMES)
+_frame_fields = _same_named(
+    *_UPDATED_FRAME_NAMES, "name", "number", "dispatch_order", "max_rss", "checkpoint_state"
+)
+
+
 def frame(record: Frame) -> job_pb2.Frame:
     """A frame; its memory reservation is its layer's minimum, as at Cuebot's insert."""
     return job_pb2.Frame(
-        id=record.id,
-        name=record.name,
+        **_frame_fields(record),
         layer_name=record.layer.name,
-        number=record.number,
-        state=record.state,
-        retry_count=record.retry_count,
-        exit_status=record.exit_status,
-        dispatch_order=record.dispatch_order,
-        start_time=record.start_time,
-        stop_time=record.stop_time,
-        max_rss=record.max_rss,
         used_memory=record.used_memory if record.proc is None else record.proc.used_memory,
         reserved_memory=(
             record.layer.min_memory if record.proc is None else record.proc.reserved_memory
         ),
-        last_resource=record.last_resource,
-        checkpoint_state=record.checkpoint_state,
-        llu_time=record.llu_time,
         eligible_time=record.layer.job.start_time,
         submission_time=record.layer.job.start_time,
         frame_state_display_override=next(
@@ -278,58 +260,33 @@ def frame(record: Frame) -> job_pb2.Frame:
 
 def updated_frame(record: Frame) -> job_pb2.UpdatedFrame:
     """The changeable part of a frame, for GetUpdatedFrames."""
-    return job_pb2.UpdatedFrame(
-        id=record.id,
-        state=record.state,
-        retry_count=record.retry_count,
-        exit_status=record.exit_status,
-        start_time=record.start_time,
-        stop_time=record.stop_time,
-        last_resource=record.last_resource,
-        llu_time=record.llu_time,
-    )
+    return job_pb2.UpdatedFrame(**_updated_frame_fields(record))
+
+
+_host_fields = _same_named(
+    "id", "name", "alloc_name", "nimby_enabled", "cores", "idle_cores", "memory",
+    "idle_memory", "gpu_memory", "idle_gpu_memory", "total_swap", "total_memory",
+    "total_gpu_memory", "total_mcp", "free_swap", "free_memory", "free_mcp", "free_gpu_memory",
+    "load", "boot_time", "ping_time", "os", "tags", "state", "lock_state", "thread_mode", "gpus",
+    "idle_gpus",
+)
 
 
 def host(record: Host) -> host_pb2.Host:
     """A host; idle resources are what its procs leave free."""
-    return host_pb2.Host(
-        id=record.id,
-        name=record.name,
-        alloc_name=record.alloc_name,
-        nimby_enabled=record.nimby_enabled,
-        has_comment=bool(record.comments),
-        cores=record.cores,
-        idle_cores=record.idle_cores,
-        memory=record.memory,
-        idle_memory=record.idle_memory,
-        gpu_memory=record.gpu_memory,
-        idle_gpu_memory=record.idle_gpu_memory,
-        total_swap=record.total_swap,
-        total_memory=record.total_memory,
-        total_gpu_memory=record.total_gpu_memory,
-        total_mcp=record.total_mcp,
-        free_swap=record.free_swap,
-        free_memory=record.free_memory,
-        free_mcp=record.free_mcp,
-        free_gpu_memory=record.free_gpu_memory,
-        load=record.load,
-        boot_time=record.boot_time,
-        ping_time=record.ping_time,
-        os=record.os,
-        tags=record.tags,
-        state=record.state,
-        lock_state=record.lock_state,
-        thread_mode=record.thread_mode,
-        gpus=record.gpus,
-        idle_gpus=record.idle_gpus,
-    )
+    return host_pb2.Host(**_host_fields(record), has_comment=bool(record.comments))
+
+
+_proc_fields = _same_named(
+    "id", "name", "reserved_memory", "reserved_gpu_memory", "used_memory", "used_gpu_memory",
+    "reserved_cores", "reserved_gpus", "unbooked", "log_path", "redirect_target",
+)
 
 
 def proc(record: Proc) -> host_pb2.Proc:
     """A proc; ``frame_name`` is empty while it waits for a frame."""
     return host_pb2.Proc(
-        id=record.id,
-        name=record.name,
+        **_proc_fields(record),
         show_name=record.job.show.name,
         job_name=record.job.name,
         frame_name=record.frame.name if record.frame is not None else "",
@@ -337,15 +294,6 @@ def proc(record: Proc) -> host_pb2.Proc:
         ping_time=record.host.ping_time,
         bookedTime=record.booked_time,
         dispatch_time=record.booked_time,
-        reserved_memory=record.reserved_memory,
-        reserved_gpu_memory=record.reserved_gpu_memory,
-        used_memory=record.used_memory,
-        used_gpu_memory=record.used_gpu_memory,
-        reserved_cores=record.reserved_cores,
-        reserved_gpus=record.reserved_gpus,
-        unbooked=record.unbooked,
-        log_path=record.log_path,
-        redirect_target=record.redirect_target,
         services=record.layer.services,
     )
 
@@ -367,15 +315,12 @@ def deed(record: Deed) -> host_pb2.Deed:
     )
 
 
+_comment_fields = _same_named("id", "timestamp", "user", "subject", "message")
+
+
 def comment(record: Comment) -> comment_pb2.Comment:
     """A comment."""
-    return comment_pb2.Comment(
-        id=record.id,
-        timestamp=record.timestamp,
-        user=record.user,
-        subject=record.subject,
-        message=record.message,
-    )
+    return comment_pb2.Comment(**_comment_fields(record))
 
 
 def facility(record: Facility) -> facility_pb2.Facility:
@@ -420,25 +365,26 @@ def subscription(record: Subscription, procs: Iterable[Proc]) -> subscription_pb
     )
 
 
+_limit_fields = _same_named(
+    "id", "name", "max_value", "type", "enforcement", "soft_value", "exit_status",
+    "delay_minutes", "auto_tag",
+)
+
+
 def limit(record: Limit, running: int) -> limit_pb2.Limit:
     """A limit; ``running`` is how many running frames its layers hold."""
-    return limit_pb2.Limit(
-        id=record.id, name=record.name, max_value=record.max_value, current_running=running,
-        type=record.type, enforcement=record.enforcement, soft_value=record.soft_value,
-        exit_status=record.exit_status, delay_minutes=record.delay_minutes,
-        auto_tag=record.auto_tag,
-    )
+    return limit_pb2.Limit(**_limit_fields(record), current_running=running)
+
+
+_service_fields = _same_named(
+    "id", "name", "threadable", "min_cores", "max_cores", "min_memory", "min_gpu_memory", "tags",
+    "timeout", "timeout_llu", "min_gpus", "max_gpus", "min_memory_increase",
+)
 
 
 def service(record: Service) -> service_pb2.Service:
     """A service (or the data of a show's override of one)."""
-    return service_pb2.Service(
-        id=record.id, name=record.name, threadable=record.threadable,
-        min_cores=record.min_cores, max_cores=record.max_cores, min_memory=record.min_memory,
-        min_gpu_memory=record.min_gpu_memory, tags=record.tags, timeout=record.timeout,
-        timeout_llu=record.timeout_llu, min_gpus=record.min_gpus, max_gpus=record.max_gpus,
-        min_memory_increase=record.min_memory_increase,
-    )
+    return service_pb2.Service(**_service_fields(record))
 
 
 def service_override(record: Service) -> service_pb2.ServiceOverride:
@@ -463,29 +409,27 @@ def task(record: Task) -> task_pb2.Task:
     )
 
 
+_filter_fields = _same_named("id", "name", "type", "order", "enabled")
+_matcher_fields = _same_named("id", "subject", "type", "input")
+_action_fields = _same_named(
+    "id", "type", "value_type", "group_value", "string_value", "integer_value", "float_value",
+    "boolean_value",
+)
+
+
 def filter_(record: Filter) -> filter_pb2.Filter:
     """A filter."""
-    return filter_pb2.Filter(
-        id=record.id, name=record.name, type=record.type, order=record.order,
-        enabled=record.enabled,
-    )
+    return filter_pb2.Filter(**_filter_fields(record))
 
 
 def matcher(record: Matcher) -> filter_pb2.Matcher:
     """A filter's matcher."""
-    return filter_pb2.Matcher(
-        id=record.id, subject=record.subject, type=record.type, input=record.input
-    )
+    return filter_pb2.Matcher(**_matcher_fields(record))
 
 
 def action(record: Action) -> filter_pb2.Action:
     """A filter's action."""
-    return filter_pb2.Action(
-        id=record.id, type=record.type, value_type=record.value_type,
-        group_value=record.group_value, string_value=record.string_value,
-        integer_value=record.integer_value, float_value=record.float_value,
-        boolean_value=record.boolean_value,
-    )
+    return filter_pb2.Action(**_action_fields(record))
 
 
 def depend(record: Depend) -> depend_pb2.Depend:
