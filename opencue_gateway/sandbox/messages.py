@@ -106,6 +106,26 @@ def _pending(counts: Counter[int]) -> int:
     return sum(counts[state] for state in PENDING_STATES)
 
 
+def _frame_stats(counts: Counter[int], procs: Iterable[Proc]) -> dict[str, float | int]:
+    """The JobStats and LayerStats fields that count frames by state and procs' reservations.
+
+    Cuebot fills them alike for a job and for a layer; only the frames and
+    procs they are counted over differ.
+    """
+    cores, gpus = _reserved(procs)
+    return {
+        "waiting_frames": counts[job_pb2.WAITING],
+        "running_frames": counts[job_pb2.RUNNING],
+        "dead_frames": counts[job_pb2.DEAD],
+        "eaten_frames": counts[job_pb2.EATEN],
+        "depend_frames": counts[job_pb2.DEPEND],
+        "succeeded_frames": counts[job_pb2.SUCCEEDED],
+        "pending_frames": _pending(counts),
+        "reserved_cores": cores,
+        "reserved_gpus": gpus,
+    }
+
+
 _show_fields = _same_named(
     "id", "name", "default_min_cores", "default_max_cores", "default_min_gpus",
     "default_max_gpus", "comment_email", "booking_enabled", "dispatch_enabled", "active",
@@ -171,9 +191,6 @@ _job_fields = _same_named(
 
 def job(record: Job) -> job_pb2.Job:
     """A job with stats over its layers and procs."""
-    counts = record.frame_counts()
-    cores, gpus = _reserved(record.procs.values())
-    usage = _usage(record.layers.values())
     return job_pb2.Job(
         **_job_fields(record),
         show=record.show.name,
@@ -183,16 +200,8 @@ def job(record: Job) -> job_pb2.Job:
         job_stats=job_pb2.JobStats(
             total_layers=len(record.layers),
             total_frames=sum(len(layer.frames) for layer in record.layers.values()),
-            waiting_frames=counts[job_pb2.WAITING],
-            running_frames=counts[job_pb2.RUNNING],
-            dead_frames=counts[job_pb2.DEAD],
-            eaten_frames=counts[job_pb2.EATEN],
-            depend_frames=counts[job_pb2.DEPEND],
-            succeeded_frames=counts[job_pb2.SUCCEEDED],
-            pending_frames=_pending(counts),
-            reserved_cores=cores,
-            reserved_gpus=gpus,
-            **_usage_stats(usage),
+            **_frame_stats(record.frame_counts(), record.procs.values()),
+            **_usage_stats(_usage(record.layers.values())),
         ),
     )
 
@@ -207,23 +216,13 @@ _layer_fields = _same_named(
 
 def layer(record: Layer) -> job_pb2.Layer:
     """A layer with stats over its frames and procs."""
-    counts = record.counts
-    cores, gpus = _reserved(record.procs())
     return job_pb2.Layer(
         **_layer_fields(record),
         parent_id=record.job.id,
         eligible_time=max(record.job.start_time, record.start_after),
         layer_stats=job_pb2.LayerStats(
             total_frames=len(record.frames),
-            waiting_frames=counts[job_pb2.WAITING],
-            running_frames=counts[job_pb2.RUNNING],
-            dead_frames=counts[job_pb2.DEAD],
-            eaten_frames=counts[job_pb2.EATEN],
-            depend_frames=counts[job_pb2.DEPEND],
-            succeeded_frames=counts[job_pb2.SUCCEEDED],
-            pending_frames=_pending(counts),
-            reserved_cores=cores,
-            reserved_gpus=gpus,
+            **_frame_stats(record.counts, record.procs()),
             low_frame_sec=record.usage.low_frame_sec,
             **_usage_stats(record.usage),
         ),
