@@ -15,7 +15,7 @@ from opencue_gateway.sandbox.errors import not_found
 from opencue_gateway.sandbox.farm import Farm
 from opencue_gateway.sandbox.records import Frame
 from opencue_gateway.sandbox.rpc_local import book_local
-from opencue_gateway.sandbox.rpc_registry import depend_seq, frame_seq, layers_of, rpc
+from opencue_gateway.sandbox.rpc_registry import depend_queries, frame_seq, layers_of, rpc
 
 
 def _frame(farm: Farm, message: job_pb2.Frame) -> Frame:
@@ -110,25 +110,13 @@ def frame_on_job(farm: Farm, request: job_pb2.FrameCreateDependencyOnJobRequest)
     return job_pb2.FrameCreateDependencyOnJobResponse(depend=messages.depend(depend))
 
 
-@rpc("/job.FrameInterface/GetWhatThisDependsOn")
-def frame_depends_on(farm: Farm, request: job_pb2.FrameGetWhatThisDependsOnRequest) -> Message:
-    """The active depends the frame waits on."""
-    depends = farm.depends.what_this_depends_on(_frame(farm, request.frame))
-    return job_pb2.FrameGetWhatThisDependsOnResponse(depends=depend_seq(depends))
-
-
-@rpc("/job.FrameInterface/GetWhatDependsOnThis")
-def frame_depended_on(farm: Farm, request: job_pb2.FrameGetWhatDependsOnThisRequest) -> Message:
-    """The active depends waiting on the frame."""
-    depends = farm.depends.what_depends_on(_frame(farm, request.frame))
-    return job_pb2.FrameGetWhatDependsOnThisResponse(depends=depend_seq(depends))
-
-
-@rpc("/job.FrameInterface/DropDepends")
-def drop_frame_depends(farm: Farm, request: job_pb2.FrameDropDependsRequest) -> Message:
-    """Satisfy the frame's depends on the given target."""
-    farm.depends.drop(_frame(farm, request.frame), request.target)
-    return job_pb2.FrameDropDependsResponse()
+depend_queries(
+    "/job.FrameInterface",
+    lambda farm, request: _frame(farm, request.frame),
+    job_pb2.FrameGetWhatThisDependsOnResponse,
+    job_pb2.FrameGetWhatDependsOnThisResponse,
+    job_pb2.FrameDropDependsResponse,
+)
 
 
 @rpc("/job.FrameInterface/GetFrameStateDisplayOverrides")

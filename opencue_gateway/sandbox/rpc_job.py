@@ -19,6 +19,7 @@ from opencue_gateway.sandbox.records import Frame, Job, Layer
 from opencue_gateway.sandbox.rpc_local import book_local
 from opencue_gateway.sandbox.rpc_registry import (
     comment_seq,
+    depend_queries,
     depend_seq,
     frame_seq,
     job_frames,
@@ -302,18 +303,13 @@ def job_on_frame(farm: Farm, request: job_pb2.JobCreateDependencyOnFrameRequest)
     return job_pb2.JobCreateDependencyOnFrameResponse(depend=depend)
 
 
-@rpc("/job.JobInterface/GetWhatThisDependsOn")
-def job_depends_on(farm: Farm, request: job_pb2.JobGetWhatThisDependsOnRequest) -> Message:
-    """The active depends the job (or its layers and frames) waits on."""
-    depends = farm.depends.what_this_depends_on(job_of(farm, request.job))
-    return job_pb2.JobGetWhatThisDependsOnResponse(depends=depend_seq(depends))
-
-
-@rpc("/job.JobInterface/GetWhatDependsOnThis")
-def job_depended_on(farm: Farm, request: job_pb2.JobGetWhatDependsOnThisRequest) -> Message:
-    """The active depends waiting on the job (or its layers and frames)."""
-    depends = farm.depends.what_depends_on(job_of(farm, request.job))
-    return job_pb2.JobGetWhatDependsOnThisResponse(depends=depend_seq(depends))
+depend_queries(
+    "/job.JobInterface",
+    lambda farm, request: job_of(farm, request.job),
+    job_pb2.JobGetWhatThisDependsOnResponse,
+    job_pb2.JobGetWhatDependsOnThisResponse,
+    job_pb2.JobDropDependsResponse,
+)
 
 
 @rpc("/job.JobInterface/GetDepends")
@@ -321,13 +317,6 @@ def get_depends(farm: Farm, request: job_pb2.JobGetDependsRequest) -> Message:
     """Every depend of the job's own, active or satisfied."""
     depends = farm.depends.what_this_depends_on(job_of(farm, request.job), only_active=False)
     return job_pb2.JobGetDependsResponse(depends=depend_seq(depends))
-
-
-@rpc("/job.JobInterface/DropDepends")
-def drop_job_depends(farm: Farm, request: job_pb2.JobDropDependsRequest) -> Message:
-    """Satisfy the job's depends on the given target (internal, external or any)."""
-    farm.depends.drop(job_of(farm, request.job), request.target)
-    return job_pb2.JobDropDependsResponse()
 
 
 @rpc("/job.JobInterface/AddRenderPartition")

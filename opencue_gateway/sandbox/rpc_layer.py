@@ -17,7 +17,7 @@ from opencue_gateway.sandbox.errors import not_found
 from opencue_gateway.sandbox.farm import Farm, whole_cores
 from opencue_gateway.sandbox.records import Layer
 from opencue_gateway.sandbox.rpc_local import book_local
-from opencue_gateway.sandbox.rpc_registry import depend_seq, frame_seq, rpc
+from opencue_gateway.sandbox.rpc_registry import depend_queries, frame_seq, rpc
 
 # SetStartAfter accepts at most this far ahead (ManageLayer's five years).
 START_AFTER_MAX_AHEAD = 5 * 365 * 24 * 3600
@@ -276,25 +276,13 @@ def frame_by_frame(farm: Farm, request: job_pb2.LayerCreateFrameByFrameDependReq
     return job_pb2.LayerCreateFrameByFrameDependResponse(depend=messages.depend(depend))
 
 
-@rpc("/job.LayerInterface/GetWhatThisDependsOn")
-def layer_depends_on(farm: Farm, request: job_pb2.LayerGetWhatThisDependsOnRequest) -> Message:
-    """The active depends the layer (or its frames) waits on."""
-    depends = farm.depends.what_this_depends_on(_layer(farm, request.layer))
-    return job_pb2.LayerGetWhatThisDependsOnResponse(depends=depend_seq(depends))
-
-
-@rpc("/job.LayerInterface/GetWhatDependsOnThis")
-def layer_depended_on(farm: Farm, request: job_pb2.LayerGetWhatDependsOnThisRequest) -> Message:
-    """The active depends waiting on the layer (or its frames)."""
-    depends = farm.depends.what_depends_on(_layer(farm, request.layer))
-    return job_pb2.LayerGetWhatDependsOnThisResponse(depends=depend_seq(depends))
-
-
-@rpc("/job.LayerInterface/DropDepends")
-def drop_layer_depends(farm: Farm, request: job_pb2.LayerDropDependsRequest) -> Message:
-    """Satisfy the layer's depends on the given target."""
-    farm.depends.drop(_layer(farm, request.layer), request.target)
-    return job_pb2.LayerDropDependsResponse()
+depend_queries(
+    "/job.LayerInterface",
+    lambda farm, request: _layer(farm, request.layer),
+    job_pb2.LayerGetWhatThisDependsOnResponse,
+    job_pb2.LayerGetWhatDependsOnThisResponse,
+    job_pb2.LayerDropDependsResponse,
+)
 
 
 @rpc("/job.LayerInterface/AddRenderPartition")

@@ -19,12 +19,14 @@ from google.protobuf.message import Message
 from opencue_proto import comment_pb2, depend_pb2, host_pb2, job_pb2
 
 from opencue_gateway.sandbox import messages, search
-from opencue_gateway.sandbox.depends import Depend
+from opencue_gateway.sandbox.depends import Depend, Target
 from opencue_gateway.sandbox.errors import job_not_found
 from opencue_gateway.sandbox.farm import Farm
 from opencue_gateway.sandbox.records import Comment, Frame, Host, Job, Layer, Proc
 
 Handler = Callable[[Farm, Any], Message]
+# How a request names the job, layer or frame its depend query is about.
+TargetOf = Callable[[Farm, Any], Target]
 
 HANDLERS: dict[str, Handler] = {}
 
@@ -74,6 +76,40 @@ def comment_seq(comments: Iterable[Comment]) -> comment_pb2.CommentSeq:
 def depend_seq(depends: Iterable[Depend]) -> depend_pb2.DependSeq:
     """Render depends as a DependSeq."""
     return depend_pb2.DependSeq(depends=[messages.depend(d) for d in depends])
+
+
+def depend_queries(
+    service: str,
+    target_of: TargetOf,
+    depends_on_reply: type[Message],
+    depended_on_reply: type[Message],
+    drop_reply: type[Message],
+) -> None:
+    """Register GetWhatThisDependsOn, GetWhatDependsOnThis and DropDepends for ``service``.
+
+    Cuebot's JobInterface, LayerInterface and FrameInterface answer these three
+    alike, each over its own kind of entity; only how the request names the
+    entity (and how a failed lookup is reported, in ``target_of``) and the
+    reply types differ.
+    """
+
+    @rpc(f"{service}/GetWhatThisDependsOn")
+    def depends_on(farm: Farm, request: Any) -> Message:
+        """The active depends the entity (or what it holds) waits on."""
+        depends = farm.depends.what_this_depends_on(target_of(farm, request))
+        return depends_on_reply(depends=depend_seq(depends))
+
+    @rpc(f"{service}/GetWhatDependsOnThis")
+    def depended_on(farm: Farm, request: Any) -> Message:
+        """The active depends waiting on the entity (or what it holds)."""
+        depends = farm.depends.what_depends_on(target_of(farm, request))
+        return depended_on_reply(depends=depend_seq(depends))
+
+    @rpc(f"{service}/DropDepends")
+    def drop_depends(farm: Farm, request: Any) -> Message:
+        """Satisfy the entity's depends on the given target (internal, external or any)."""
+        farm.depends.drop(target_of(farm, request), request.target)
+        return drop_reply()
 
 
 def pending_jobs_by_name(jobs: Iterable[Job]) -> list[Job]:
