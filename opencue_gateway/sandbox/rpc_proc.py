@@ -36,6 +36,18 @@ def _matching(farm: Farm, criteria: host_pb2.ProcSearchCriteria) -> list[Proc]:
     return sorted(search.match_procs(farm.procs(), criteria), key=lambda p: p.booked_time)
 
 
+def _redirect(farm: Farm, proc: Proc, target: str, kill: bool) -> bool:
+    """Redirect one proc, killing it now when asked so that it leaves at once.
+
+    Every ProcInterface redirect, of one proc or of all matching procs, does
+    this; the answer is Cuebot's redirect result.
+    """
+    value = redirect(proc, target)
+    if kill:
+        farm.kill_proc(proc)
+    return value
+
+
 def _redirect_matching(
     farm: Farm, criteria: host_pb2.ProcSearchCriteria, target: str, kill: bool
 ) -> int:
@@ -44,9 +56,7 @@ def _redirect_matching(
         raise errors.unbook_needs_count()
     procs = _matching(farm, criteria)
     for proc in procs:
-        redirect(proc, target)
-        if kill:
-            farm.kill_proc(proc)
+        _redirect(farm, proc, target, kill)
     return len(procs)
 
 
@@ -128,9 +138,7 @@ def unbook_to_group(farm: Farm, request: host_pb2.ProcUnbookToGroupRequest) -> M
 def redirect_to_job(farm: Farm, request: host_pb2.ProcRedirectToJobRequest) -> Message:
     """Send a proc to a job once its frame ends (at once with ``kill``)."""
     proc, job = _proc(farm, request.proc), farm.job(request.job_id)
-    value = redirect(proc, job.name)
-    if request.kill:
-        farm.kill_proc(proc)
+    value = _redirect(farm, proc, job.name, request.kill)
     return host_pb2.ProcRedirectToJobResponse(value=value)
 
 
@@ -138,9 +146,7 @@ def redirect_to_job(farm: Farm, request: host_pb2.ProcRedirectToJobRequest) -> M
 def redirect_to_group(farm: Farm, request: host_pb2.ProcRedirectToGroupRequest) -> Message:
     """Send a proc to a group once its frame ends (at once with ``kill``)."""
     proc, group = _proc(farm, request.proc), farm.group(request.group_id)
-    value = redirect(proc, group.name)
-    if request.kill:
-        farm.kill_proc(proc)
+    value = _redirect(farm, proc, group.name, request.kill)
     return host_pb2.ProcRedirectToGroupResponse(value=value)
 
 
