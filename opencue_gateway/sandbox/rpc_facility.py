@@ -70,6 +70,18 @@ def _allocation_named(farm: Farm, message: facility_pb2.Allocation) -> Allocatio
     return find_allocation(farm, name)
 
 
+def _short_name(name: str) -> str:
+    """An allocation name without its facility part, as Cuebot takes either form of it."""
+    return name.split(".", 1)[1] if "." in name else name
+
+
+def _rename_allocation(farm: Farm, allocation: Allocation, new_name: str) -> None:
+    """Rename an allocation; its hosts follow, since a host names its allocation by name."""
+    for host in hosts_in(farm, allocation):
+        host.alloc_name = new_name
+    allocation.name = new_name
+
+
 def _subscription(farm: Farm, message: subscription_pb2.Subscription) -> Subscription:
     """The subscription a message names by id."""
     return farm.get(Subscription, message.id)
@@ -100,10 +112,8 @@ def rename_facility(farm: Farm, request: facility_pb2.FacilityRenameRequest) -> 
     """Rename a facility; its allocations' names, and their hosts, follow."""
     facility = farm.named(Facility, request.facility.name)
     for allocation in [a for a in farm.all(Allocation) if a.facility is facility]:
-        new_name = f"{request.new_name}.{allocation.name.split('.', 1)[1]}"
-        for host in hosts_in(farm, allocation):
-            host.alloc_name = new_name
-        allocation.name = new_name
+        short = allocation.name.split(".", 1)[1]
+        _rename_allocation(farm, allocation, f"{request.new_name}.{short}")
     facility.name = request.new_name
     return facility_pb2.FacilityRenameResponse()
 
@@ -186,8 +196,7 @@ def get_allocation_subscriptions(
 def create_allocation(farm: Farm, request: facility_pb2.AllocCreateRequest) -> Message:
     """Create an allocation in a facility; a full ``facility.alloc`` name is accepted."""
     facility = farm.named(Facility, request.facility.name)
-    short = request.name.split(".", 1)[1] if "." in request.name else request.name
-    name = f"{facility.name}.{short}"
+    name = f"{facility.name}.{_short_name(request.name)}"
     if any(a.name == name for a in farm.all(Allocation)):
         raise errors.duplicate("allocation", name)
     allocation = farm.register(
@@ -215,11 +224,7 @@ def delete_allocation(farm: Farm, request: facility_pb2.AllocDeleteRequest) -> M
 def set_allocation_name(farm: Farm, request: facility_pb2.AllocSetNameRequest) -> Message:
     """Rename an allocation; its hosts follow."""
     allocation = _allocation_named(farm, request.allocation)
-    short = request.name.split(".", 1)[1] if "." in request.name else request.name
-    new_name = f"{allocation.facility.name}.{short}"
-    for host in hosts_in(farm, allocation):
-        host.alloc_name = new_name
-    allocation.name = new_name
+    _rename_allocation(farm, allocation, f"{allocation.facility.name}.{_short_name(request.name)}")
     return facility_pb2.AllocSetNameResponse()
 
 
