@@ -188,6 +188,9 @@ class Setting:
     parse: Callable[[str], Any]
     help: str
     secret: bool = False
+    # An empty value is a value (an empty list: "none"), not a request for the default.
+    # Where "none" means "deny", falling back to a permissive default would invert it.
+    empty_is_value: bool = False
 
     @property
     def flag(self) -> str:
@@ -274,9 +277,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("cuebot_tls_server_name", "CUEBOT_TLS_SERVER_NAME", None, parse_text,
             "name to verify in Cuebot's certificate when it differs from the endpoint's host"),
     Setting("cors_origins", "CORS_ORIGINS", "*", parse_list,
-            "origins allowed to call from browsers, comma-separated (* for any)"),
+            "origins allowed to call from browsers, comma-separated (* for any, empty: "
+            "CORS off)", empty_is_value=True),
     Setting("cors_headers", "CORS_HEADERS", "*", parse_list,
-            "request headers browsers may send, comma-separated (* echoes what is asked)"),
+            "request headers browsers may send, comma-separated (* echoes what is asked; "
+            "Authorization and Content-Type always)", empty_is_value=True),
     Setting("cors_max_age", "CORS_MAX_AGE", "10m", parse_duration,
             "how long browsers may cache a preflight answer"),
     Setting("rate_limit_rps", "RATE_LIMIT_RPS", "100", parse_rate,
@@ -383,7 +388,8 @@ def load_config(
         source, raw = f"--{setting.flag}", flags.get(setting.attribute)
         if raw is None:
             source, raw = setting.variable, environ.get(setting.variable)
-        if raw is None or (raw == "" and setting.default is not None):
+        if raw is None or (raw == "" and setting.default is not None
+                           and not setting.empty_is_value):
             raw = setting.default
         if raw is None:
             values[setting.attribute] = None

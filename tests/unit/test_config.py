@@ -15,6 +15,7 @@ from opencue_gateway.config import (
     parse_duration,
     parse_size,
 )
+from opencue_gateway.cors import CorsPolicy
 
 SECRET_ENV = {"JWT_SECRET": "s" * 40}
 
@@ -185,3 +186,22 @@ def test_worker_environment_turns_flags_into_variables():
     environment = worker_environment({"grpc_timeout": "5s", "rest_port": None}, {"WORKERS": "1"})
     assert environment["GRPC_TIMEOUT"] == "5s" and environment["WORKERS"] == "1"
     assert "REST_PORT" not in environment or environment["REST_PORT"] == os.environ["REST_PORT"]
+
+
+@pytest.mark.parametrize("variable, attribute", [("CORS_ORIGINS", "cors_origins"),
+                                                 ("CORS_HEADERS", "cors_headers")])
+def test_an_empty_cors_list_means_none_not_the_permissive_default(variable, attribute):
+    """CORS_ORIGINS= turns CORS off; it must never fall back to the default '*'."""
+    from_env = load_config({"JWT_SECRET": "s" * 32, variable: ""}, {})
+    from_flag = load_config({"JWT_SECRET": "s" * 32}, {attribute: ""})
+    assert getattr(from_env, attribute) == () == getattr(from_flag, attribute)
+
+
+def test_with_no_cors_origins_no_origin_is_allowed():
+    config = load_config({"JWT_SECRET": "s" * 32, "CORS_ORIGINS": ""}, {})
+    assert CorsPolicy(config.cors_origins, (), 600).allowed_origin("http://evil.example") is None
+
+
+def test_an_empty_value_elsewhere_still_means_the_default():
+    """REST_PORT= in an env file keeps the documented default rather than failing."""
+    assert load_config({"JWT_SECRET": "s" * 32, "REST_PORT": ""}, {}).rest_port == 8448
