@@ -31,6 +31,8 @@ EXCLUDED_SERVICES = frozenset({"report.RqdReportInterface"})
 # Read-only means "cannot change farm state".  The rule is the verb that starts
 # the method name: OpenCue names every query Get*/Find*/List*/Is*/Has*.
 READ_ONLY_PREFIXES = ("Get", "Find", "List", "Is", "Has")
+# Longest name quoted back in a 404 (the longest real method path has about 70).
+MAX_SHOWN = 120
 
 
 def is_read_only_name(method: str) -> bool:
@@ -129,7 +131,7 @@ class MethodCatalog:
         if not service or not name or "/" in name:
             raise GatewayError(
                 grpc.StatusCode.NOT_FOUND,
-                f"no RPC at {path!r}: paths look like /<package>.<Service>/<Method>, "
+                f"no RPC at {_shown(path)}: paths look like /<package>.<Service>/<Method>, "
                 "e.g. /show.ShowInterface/GetShows",
             )
         full_service = self._resolve_service(service)
@@ -151,8 +153,9 @@ class MethodCatalog:
 
     def _unknown_service(self, service: str) -> str:
         """Say that a service does not exist and suggest the closest real ones."""
-        near = difflib.get_close_matches(service, self.services, n=3, cutoff=0.5)
-        return f"unknown service {service!r}" + _did_you_mean(near)
+        near = (difflib.get_close_matches(service, self.services, n=3, cutoff=0.5)
+                if len(service) <= MAX_SHOWN else [])
+        return f"unknown service {_shown(service)}" + _did_you_mean(near)
 
     def _unknown_method(self, service: str, name: str) -> str:
         """Say that a method does not exist and name the nearest real methods.
@@ -165,13 +168,13 @@ class MethodCatalog:
         near = [
             f"/{service}/{m}"
             for m in difflib.get_close_matches(name, list(own), n=3, cutoff=0.5)
-        ]
+        ] if len(name) <= MAX_SHOWN else []
         elsewhere = sorted(
             m.path for s, ms in self._services.items() if s != service
             for m in ms.values() if m.name == name
         )
         suggestions = (near + elsewhere)[:3]
-        return f"{service} has no method {name!r}" + _did_you_mean(suggestions)
+        return f"{service} has no method {_shown(name)}" + _did_you_mean(suggestions)
 
 
 def _did_you_mean(suggestions: list[str]) -> str:
@@ -203,3 +206,12 @@ def _pb2_modules(package: ModuleType) -> list[ModuleType]:
         if info.name.endswith("_pb2")
     )
     return [importlib.import_module(f"{package.__name__}.{name}") for name in names]
+
+
+def _shown(text: str) -> str:
+    """``text`` quoted for an error message, cut short past MAX_SHOWN characters.
+
+    A URL may be 16 KiB; the 404 should not send it back twice (message and
+    error), nor spend the reactor's time comparing it with every method name.
+    """
+    return repr(text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "...")

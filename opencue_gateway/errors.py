@@ -9,7 +9,9 @@ body by hand.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import grpc
@@ -100,12 +102,42 @@ def render_error(error: GatewayError) -> RenderedError:
 
 
 
+def reason_phrase(status: int) -> bytes:
+    """The status line's reason phrase; Twisted's own table lacks 429 and 499."""
+    return _PHRASES.get(status, b"Error")
+
+
+_PHRASES = {status.value: status.phrase.encode("ascii") for status in HTTPStatus}
+_PHRASES[499] = b"Client Closed Request"
+
+
 def write_error(request: Any, error: GatewayError) -> bytes:
     """Set a twisted.web request's status and headers for ``error``; return the body to write."""
     rendered = render_error(error)
-    request.setResponseCode(rendered.status)
+    request.setResponseCode(rendered.status, reason_phrase(rendered.status))
     request.setHeader(b"Content-Type", b"application/json")
     request.setHeader(b"Content-Length", str(len(rendered.body)).encode("ascii"))
     for name, value in rendered.headers.items():
         request.setHeader(name, value)
     return rendered.body
+
+
+def raw_error_response(
+    error: GatewayError, headers: Iterable[tuple[str, str]] = ()
+) -> tuple[RenderedError, bytes]:
+    """A whole HTTP/1.1 response for ``error`` that closes the connection, as bytes.
+
+    For answers written straight to the transport, where Twisted's response
+    machinery cannot be used: a request refused while it arrives (too large,
+    too slow) or one Twisted could not parse at all.
+    """
+    rendered = render_error(error)
+    lines = [
+        f"HTTP/1.1 {rendered.status} {reason_phrase(rendered.status).decode('ascii')}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(rendered.body)}",
+        "Connection: close",
+        *(f"{name}: {value}" for name, value in (*rendered.headers.items(), *headers)),
+    ]
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return rendered, head + rendered.body

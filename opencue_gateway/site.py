@@ -35,7 +35,7 @@ from twisted.web.server import Request, Site
 
 from opencue_gateway.accesslog import RequestRecord
 from opencue_gateway.cors import CorsPolicy
-from opencue_gateway.errors import GatewayError, render_error, write_error
+from opencue_gateway.errors import GatewayError, raw_error_response, write_error
 from opencue_gateway.metrics import UNKNOWN
 from opencue_gateway.tracing import valid_traceparent
 
@@ -136,7 +136,7 @@ class GatewayRequest(Request):
         if self._refused:
             return
         self.gateway_site.request_started(self)
-        super().requestReceived(command, path, version)
+        super().requestReceived(command, origin_form(path), version)
 
     def process(self) -> None:
         """Give the request its id, answer CORS preflights, then let the resource render."""
@@ -202,7 +202,7 @@ class GatewayRequest(Request):
             f"the request body is larger than the {self._limit()}-byte limit "
             "(MAX_REQUEST_BYTES)",
             http_status=413,
-        ), "Payload Too Large")
+        ))
 
     def _expire(self) -> None:
         """HTTP_TIMEOUT passed: answer 408 or 504 if nothing was written yet, else cut it off.
@@ -222,7 +222,7 @@ class GatewayRequest(Request):
                 grpc.StatusCode.DEADLINE_EXCEEDED,
                 "the request was not received within HTTP_TIMEOUT",
                 http_status=408,
-            ), "Request Timeout")
+            ))
         else:
             body = write_error(self, GatewayError(
                 grpc.StatusCode.DEADLINE_EXCEEDED, "the request took longer than HTTP_TIMEOUT"))
@@ -230,25 +230,26 @@ class GatewayRequest(Request):
             self.finish()
             self._timed_out = True
 
-    def _respond_and_close(self, error: GatewayError, reason: str) -> None:
+    def _respond_and_close(self, error: GatewayError) -> None:
         """Write a complete error response by hand and close the connection.
 
         Written raw because the request may not be parsed far enough for
-        Twisted's response machinery.
+        Twisted's response machinery.  It still carries a request id and, for
+        an allowed origin, the CORS headers: a browser can read why it was
+        refused, and the access log line names the id.
         """
-        rendered = render_error(error)
         self._request_line = (getattr(self.channel, "_command", b"-") or b"-",
                               getattr(self.channel, "_path", b"-") or b"-")
+        self.request_id = self._pick_request_id()
+        headers = [(REQUEST_ID_HEADER.decode("ascii"), self.request_id)]
+        cors = self.gateway_site.cors
+        if cors is not None:
+            headers += cors.response_headers(self._header_text(b"origin"))
+        rendered, response = raw_error_response(error, headers)
         self.code = rendered.status
         self.grpc_code = rendered.grpc_code
         self.sentLength = len(rendered.body)
-        head = (
-            f"HTTP/1.1 {rendered.status} {reason}\r\n"
-            "Content-Type: application/json\r\n"
-            f"Content-Length: {len(rendered.body)}\r\n"
-            "Connection: close\r\n\r\n"
-        )
-        self.channel.transport.write(head.encode("ascii") + rendered.body)
+        self.channel.transport.write(response)
         self.channel.loseConnection()
 
     def _over(self, result: object) -> None:
@@ -279,8 +280,27 @@ class GatewayRequest(Request):
         )
 
 
+def origin_form(target: bytes) -> bytes:
+    """The path and query of a request target, also when it came in absolute form.
+
+    RFC 9112 section 3.2.2: a server must accept ``POST http://host/pkg.Svc/M``
+    (what clients configured with a proxy send); routing needs only the path.
+    """
+    scheme, separator, rest = target.partition(b"://")
+    if not separator or scheme.lower() not in (b"http", b"https"):
+        return target
+    start = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))
+    tail = rest[start:]
+    return tail if tail.startswith(b"/") else b"/" + tail
+
+
 class GatewayChannel(HTTPChannel):
-    """An HTTP connection that its site can find again to close it during a drain."""
+    """An HTTP connection that its site can find again to close it during a drain.
+
+    It also answers requests that Twisted cannot parse in the gateway's JSON
+    error shape; Twisted's own answer is a bare status line, or for an
+    over-long line no answer at all.
+    """
 
     def connectionMade(self) -> None:
         """Register with the site."""
@@ -291,6 +311,32 @@ class GatewayChannel(HTTPChannel):
         """Unregister from the site."""
         self.site.channels.discard(self)
         super().connectionLost(reason)
+
+    def _respondToBadRequestAndDisconnect(self) -> None:
+        """Twisted's one hook for every request it cannot parse (the name is Twisted's)."""
+        self._refuse(GatewayError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "malformed HTTP request: invalid request line, header or body framing "
+            f"(Content-Length, Transfer-Encoding), or headers over {self.totalHeadersSize} "
+            f"bytes or {self.maxHeaders} lines",
+        ))
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        """A request line (414) or header line (431) longer than Twisted's limit."""
+        if self._receivedHeaderSize == 0:
+            what, status = "the request line (method and URL)", 414
+        else:
+            what, status = "a header line", 431
+        self._refuse(GatewayError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"{what} is longer than {self.MAX_LENGTH} bytes", http_status=status,
+        ))
+
+    def _refuse(self, error: GatewayError) -> None:
+        """Answer ``error`` and close: the connection's state is past recovery."""
+        _, response = raw_error_response(error)
+        self.transport.write(response)
+        self.loseConnection()
 
 
 class GatewaySite(Site):

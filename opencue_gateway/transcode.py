@@ -739,12 +739,18 @@ def _parse_json(body: bytes) -> JsonValue:
         except orjson.JSONDecodeError as error:
             fast_error = error
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        # JSON on the wire is UTF-8 (RFC 8259); given bytes, json.loads would also
+        # guess UTF-16 and UTF-32, which neither Cuebot's clients nor protojson send.
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as error:
+        where = f"it is not UTF-8 text (invalid byte at offset {error.start})"
     except json.JSONDecodeError as error:
         shown: orjson.JSONDecodeError | json.JSONDecodeError = fast_error or error
         where = f"{shown.msg} at line {shown.lineno} column {shown.colno}"
-    except (ValueError, RecursionError) as error:
-        where = str(error) or "nesting too deep"
+    except RecursionError:
+        where = "it is nested too deeply"
+    except ValueError as error:
+        where = str(error)
     raise GatewayError(
         grpc.StatusCode.INVALID_ARGUMENT, f"the request body is not valid JSON: {where}"
     )

@@ -3,6 +3,8 @@ traceback: each case over a real socket."""
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 
 import grpc
@@ -11,6 +13,7 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
 
 from tests.conftest import make_token
 
@@ -62,6 +65,9 @@ async def test_cuebot_not_found_text_passes_through(gateway, cuebot):
     (b"[1, 2]", "must be a JSON object, got an array"),
     (b'{"job": {"id": 7}}', "field 'job.id': expected a string, got a number"),
     (b'{"req": {"page": "first"}}', "field 'req.page': expected a 32-bit integer"),
+    ('{"name": "x"}'.encode("utf-16"), "not UTF-8 text (invalid byte at offset 0)"),
+    ('{"name": "x"}'.encode("utf-32-le"), "not valid JSON"),
+    (b'{"a":' * 5000 + b"1" + b"}" * 5000, "nested too deeply"),
 ])
 @pytest_twisted.ensureDeferred
 async def test_bad_bodies_are_400(gateway, cuebot, body, words):
@@ -75,8 +81,12 @@ async def test_bad_bodies_are_400(gateway, cuebot, body, words):
 async def test_huge_body_is_413(start_gateway, cuebot):
     """A body over MAX_REQUEST_BYTES is refused with 413 before Cuebot is called."""
     gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, MAX_REQUEST_BYTES="1KiB")
-    response = await gateway.post(GET_SHOWS, b'{"x": "' + b"a" * 5000 + b'"}')
+    response = await gateway.post(GET_SHOWS, b'{"x": "' + b"a" * 5000 + b'"}',
+                                  headers={"Origin": "http://dashboard.example"})
     assert_error(response, 413, 8, "larger than the 1024-byte limit")
+    # A browser can read why (CORS), and the answer names its request id.
+    assert response.header("access-control-allow-origin") == "*"
+    assert len(response.header("x-request-id")) == 32
     small = await gateway.post(GET_SHOWS, b"{}")
     assert small.status == 200
     assert len(cuebot.received) == 1
@@ -187,3 +197,58 @@ async def test_non_utf8_url_is_a_json_400(gateway):
     """A URL that is not UTF-8 gets the JSON error shape, like every other failure."""
     response = await gateway.post("/show.ShowInterface/Get%FFShows")
     assert_error(response, 400, 3, "not valid UTF-8")
+
+
+def _exchange(port: int, request: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Send raw bytes; the status line, headers and body the server answers before closing."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (x.partition(":") for x in lines)}
+    return status_line, headers, body
+
+
+POST = b"POST /show.ShowInterface/GetShows HTTP/1.1\r\nHost: x\r\n"
+
+
+@pytest.mark.parametrize(("request_bytes", "status", "code", "words"), [
+    (b"POST /" + b"A" * 17000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, 8,
+     "the request line (method and URL) is longer than 16384 bytes"),
+    (POST + b"X-Big: " + b"a" * 17000 + b"\r\n\r\n", 431, 8,
+     "a header line is longer than 16384 bytes"),
+    (POST + b"Content-Length: abc\r\n\r\n{}", 400, 3, "malformed HTTP request"),
+    (POST + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400, 3,
+     "malformed HTTP request"),
+    (POST + b"".join(b"X-%d: 1\r\n" % i for i in range(501)) + b"\r\n", 400, 3,
+     "or 500 lines"),
+    (b"POST /show.ShowInterface/GetShows\r\n\r\n", 400, 3, "malformed HTTP request"),
+], ids=["long-url", "long-header", "bad-length", "bad-chunk", "many-headers", "no-version"])
+@pytest_twisted.ensureDeferred
+async def test_requests_twisted_cannot_parse_get_json_errors(gateway, request_bytes, status,
+                                                             code, words):
+    """Twisted's own answers (a bare status line, or none) become the JSON error shape."""
+    port = gateway.service.port.getHost().port
+    status_line, headers, body = await deferToThread(_exchange, port, request_bytes)
+    assert status_line.startswith(f"HTTP/1.1 {status} "), status_line
+    assert headers["content-type"] == "application/json"
+    assert headers["content-length"] == str(len(body))
+    answer = json.loads(body)
+    assert answer["code"] == code and words in answer["message"], answer
+    assert (await gateway.post(GET_SHOWS)).status == 200
+
+
+@pytest_twisted.ensureDeferred
+async def test_absolute_form_request_targets_are_routed(gateway, cuebot):
+    """``POST http://host/pkg.Svc/Method`` (what proxy-configured clients send) is served."""
+    port = gateway.service.port.getHost().port
+    request = (f"POST http://127.0.0.1:{port}/show.ShowInterface/GetShows HTTP/1.1\r\n"
+               f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {make_token()}\r\n"
+               "Content-Length: 2\r\nConnection: close\r\n\r\n{}").encode()
+    status_line, _, body = await deferToThread(_exchange, port, request)
+    assert status_line.startswith("HTTP/1.1 200 "), (status_line, body)
+    assert "shows" in json.loads(body)
+    assert cuebot.last().path == GET_SHOWS

@@ -105,3 +105,16 @@ def test_streaming_methods_are_skipped():
         [_file("s.proto", "s", {"Svc": [("Unary", False), ("Stream", True)]})]
     )
     assert [m.path for m in catalog] == ["/s.Svc/Unary"]
+
+
+@pytest.mark.parametrize("path", [
+    "/show.ShowInterface/" + "A" * 10_000,
+    "/" + "B" * 10_000 + "/GetShows",
+    "/" + "C" * 10_000,
+])
+def test_a_huge_unknown_path_is_quoted_short(catalog, path):
+    """A 16 KiB URL gets a short 404 message, not its whole text back (twice, in the body)."""
+    with pytest.raises(GatewayError) as raised:
+        catalog.resolve(path)
+    assert raised.value.code is grpc.StatusCode.NOT_FOUND
+    assert len(raised.value.message) < 400 and "..." in raised.value.message

@@ -11,6 +11,7 @@ from opencue_gateway.compression import MIN_BYTES, accepts_gzip, maybe_gzip
 from opencue_gateway.cors import CorsPolicy
 from opencue_gateway.errors import GatewayError
 from opencue_gateway.ratelimit import RateLimiter
+from opencue_gateway.site import origin_form
 
 SITE = "https://cueweb.example.com"
 
@@ -117,3 +118,17 @@ def test_only_bodies_over_a_kib_are_compressed():
     body, gzipped = maybe_gzip(big, True)
     assert gzipped and gzip.decompress(body) == big and len(body) < len(big) / 10
     assert maybe_gzip(big, False) == (big, False)
+
+
+@pytest.mark.parametrize(("target", "expected"), [
+    (b"/show.ShowInterface/GetShows", b"/show.ShowInterface/GetShows"),
+    (b"http://gw:8448/show.ShowInterface/GetShows", b"/show.ShowInterface/GetShows"),
+    (b"HTTPS://gw/job.JobInterface/GetJobs?x=1", b"/job.JobInterface/GetJobs?x=1"),
+    (b"http://gw", b"/"),
+    (b"http://gw?x=1", b"/?x=1"),
+    (b"/a/http://b/c", b"/a/http://b/c"),
+    (b"ftp://gw/x", b"ftp://gw/x"),
+])
+def test_absolute_form_targets_are_routed_by_their_path(target, expected):
+    """RFC 9112 section 3.2.2: servers accept absolute-form request targets."""
+    assert origin_form(target) == expected
