@@ -280,8 +280,8 @@ class GatewayService(MultiService):
     def _pages(self) -> tuple[dict[bytes, Page], dict[bytes, Page]]:
         """The gateway's own GET pages: public ones, and ones that need a token."""
         public: dict[bytes, Page] = {}
-        private = {b"/config": static_page("config", b"application/json", orjson.dumps(
-            self.config.describe(), option=orjson.OPT_SORT_KEYS))}
+        private = {b"/config": Page("config", b"application/json", lambda: (
+            200, orjson.dumps(self.effective_config(), option=orjson.OPT_SORT_KEYS)))}
         if self.config.health_endpoints:
             public[b"/healthz"] = probe_page("healthz", self.health.live)
             public[b"/readyz"] = probe_page("readyz", self.health.ready)
@@ -324,6 +324,16 @@ class GatewayService(MultiService):
             log.error("SIGHUP: kept the previous settings: {error}", error=str(error))
             return
         log.info("SIGHUP: secret file and policy re-read")
+
+    def effective_config(self) -> dict[str, Any]:
+        """The configuration as running, secrets redacted (the start-up log, GET /config).
+
+        With --sandbox, Cuebot is the embedded sandbox wherever it listens, not
+        the CUEBOT_ENDPOINT default.
+        """
+        described = self.config.describe()
+        described["CUEBOT_ENDPOINT"] = self.cuebot_endpoint
+        return described
 
     @property
     def cuebot_endpoint(self) -> str:
@@ -396,7 +406,7 @@ class GatewayService(MultiService):
 
     def _log_start(self) -> None:
         """The start-up lines: configuration, warnings, where it listens."""
-        log.info("effective configuration: {config}", config=self.config.describe())
+        log.info("effective configuration: {config}", config=self.effective_config())
         for name in short_secrets(self.config):
             log.warn("{name} is shorter than {size} bytes; use a long random secret "
                      "(openssl rand -base64 32)", name=name, size=MIN_SECRET_BYTES)

@@ -294,6 +294,16 @@ async def test_config_view_needs_a_token_and_redacts_secrets(start_gateway, cueb
     assert "test-secret" not in response.body.decode()
 
 
+@pytest_twisted.ensureDeferred
+async def test_config_view_names_the_sandbox_cuebot_it_really_calls(sandbox_gateway):
+    """With --sandbox, CUEBOT_ENDPOINT is the embedded sandbox's address, not the default."""
+    response = await sandbox_gateway.request("GET", "/config", None, token=make_token())
+    assert response.status == 200, response.body
+    config = response.json()
+    assert config["CUEBOT_ENDPOINT"] == sandbox_gateway.service.sandbox.address
+    assert config["CUEBOT_ENDPOINT"].startswith("127.0.0.1:")
+
+
 # -- compression and request ids ---------------------------------------------------------------
 
 def big_frames_reply() -> job_pb2.JobGetFramesResponse:
