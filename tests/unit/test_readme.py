@@ -8,6 +8,7 @@ from pathlib import Path
 from opencue_gateway.config import SETTINGS
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+ENV_EXAMPLE = README.parent / "etc" / "opencue-gateway.env.example"
 
 
 def config_table() -> dict[str, str]:
@@ -29,6 +30,17 @@ def test_no_row_documents_a_setting_that_does_not_exist():
     """The table has no stale rows."""
     known = {s.variable for s in SETTINGS}
     assert set(config_table()) <= known
+
+
+def test_the_env_example_lists_every_setting_once_with_its_default():
+    """etc/opencue-gateway.env.example: each variable set or shown commented at its default."""
+    lines = re.findall(r"^#?([A-Z][A-Z0-9_]+)=(.*)$", ENV_EXAMPLE.read_text(), re.MULTILINE)
+    names = [name for name, _ in lines]
+    assert sorted(names) == sorted(s.variable for s in SETTINGS)
+    shown = dict(lines)
+    for setting in SETTINGS:
+        if f"#{setting.variable}=" in ENV_EXAMPLE.read_text():
+            assert shown[setting.variable] == (setting.default or ""), setting.variable
 
 
 def test_ci_runs_exactly_the_readmes_second_command():
