@@ -377,13 +377,13 @@ class GatewaySite(Site):
 
     def getResourceFor(self, request: Request) -> IResource:
         """Answer URLs Klein cannot decode with the gateway's JSON 400, not Klein's text one."""
-        try:
-            b"/".join(request.postpath).decode("utf-8")
-            request.getRequestHostname().decode("utf-8")
-        except UnicodeDecodeError:
-            return ErrorResource(
-                GatewayError(grpc.StatusCode.INVALID_ARGUMENT, "the URL is not valid UTF-8")
-            )
+        for what, raw in (("URL", b"/".join(request.postpath)),
+                          ("Host header", request.getRequestHostname())):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return ErrorResource(GatewayError(
+                    grpc.StatusCode.INVALID_ARGUMENT, f"the {what} is not valid UTF-8"))
         return super().getResourceFor(request)
 
     def request_started(self, request: GatewayRequest) -> None:

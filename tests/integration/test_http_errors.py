@@ -196,7 +196,17 @@ async def test_readme_wrong_shapes_never_500(gateway, cuebot):
 async def test_non_utf8_url_is_a_json_400(gateway):
     """A URL that is not UTF-8 gets the JSON error shape, like every other failure."""
     response = await gateway.post("/show.ShowInterface/Get%FFShows")
-    assert_error(response, 400, 3, "not valid UTF-8")
+    assert_error(response, 400, 3, "the URL is not valid UTF-8")
+
+
+@pytest_twisted.ensureDeferred
+async def test_non_utf8_host_header_is_a_json_400_naming_the_host(gateway):
+    port = gateway.service.port.getHost().port
+    status_line, _, body = await deferToThread(
+        _exchange, port, b"POST /show.ShowInterface/GetShows HTTP/1.1\r\nHost: \xff\xfe\r\n"
+                         b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+    assert status_line.startswith("HTTP/1.1 400 ")
+    assert json.loads(body)["message"] == "the Host header is not valid UTF-8"
 
 
 def _exchange(port: int, request: bytes) -> tuple[str, dict[str, str], bytes]:
