@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,15 +21,21 @@ from typing import Any
 
 import grpc
 import jwt
+from jwt.warnings import InsecureKeyLengthWarning
 from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import ICredentials
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm, Portal
 from zope.interface import Attribute, Interface, implementer
 
+from opencue_gateway.config import GatewayConfig
 from opencue_gateway.errors import GatewayError
 
 REALM = "opencue-gateway"
+# A short JWT secret is named once at start-up, by the variable that holds it
+# (config.short_secrets); PyJWT would repeat that on signing and verifying, with a
+# library file path in the log.
+warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
 DEFAULT_ALGORITHMS = ("HS256", "HS384", "HS512")
 # Real tokens are a few hundred bytes; anything this large is refused before
 # any parsing, so a hostile header cannot make the gateway decode megabytes.
@@ -315,3 +322,16 @@ class Authenticator:
 def make_portal(checker: JWTChecker, realm: GatewayRealm | None = None) -> Portal:
     """A Portal with the gateway's realm and the given JWT checker."""
     return Portal(realm or GatewayRealm(), [checker])
+
+
+def sign_token(config: GatewayConfig, sub: str, role: str | None, lifetime: int) -> str:
+    """A token this gateway accepts: its secret, first algorithm and role claim.
+
+    For people trying the gateway (the sandbox's start-up line, ``opencue-gateway
+    token``); real tokens come from the studio's issuer (CueWeb).
+    """
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": sub, "iat": now, "exp": now + lifetime}
+    if role:
+        claims[config.jwt_role_claim] = role
+    return jwt.encode(claims, config.jwt_secret, algorithm=config.jwt_algorithms[0])

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-
-import jwt
 
 from opencue_gateway import __version__
+from opencue_gateway.auth import sign_token
 from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import ConfigError, config_from_process
 from opencue_gateway.openapi import openapi_json
@@ -27,13 +25,9 @@ def _openapi(arguments: argparse.Namespace) -> int:
 
 
 def _token(arguments: argparse.Namespace) -> int:
-    """Print an HS256 token signed with JWT_SECRET / JWT_SECRET_FILE (or the sandbox secret)."""
+    """Print a token signed with JWT_SECRET / JWT_SECRET_FILE (or the sandbox secret)."""
     config = config_from_process({}, sandbox=arguments.sandbox)
-    now = int(time.time())
-    claims: dict[str, object] = {"sub": arguments.sub, "iat": now, "exp": now + arguments.ttl}
-    if arguments.role:
-        claims[config.jwt_role_claim] = arguments.role
-    print(jwt.encode(claims, config.jwt_secret, algorithm=config.jwt_algorithms[0]))
+    print(sign_token(config, arguments.sub, arguments.role, arguments.ttl))
     return 0
 
 

@@ -14,11 +14,9 @@ import datetime
 import signal
 import socket
 import sys
-import time
 from typing import Any
 
 import grpc
-import jwt
 import orjson
 from prometheus_client.twisted import MetricsResource
 from twisted.application.service import MultiService
@@ -35,7 +33,13 @@ from opencue_gateway import __version__
 from opencue_gateway.accesslog import AccessLog, RequestRecord
 from opencue_gateway.app import GatewayApp, Page, probe_page, static_page
 from opencue_gateway.audit import AuditFileObserver, AuditLog, start_audit_file, stop_audit_file
-from opencue_gateway.auth import Authenticator, GatewayRealm, JWTChecker, make_portal
+from opencue_gateway.auth import (
+    Authenticator,
+    GatewayRealm,
+    JWTChecker,
+    make_portal,
+    sign_token,
+)
 from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import (
     MIN_SECRET_BYTES,
@@ -424,13 +428,7 @@ class GatewayService(MultiService):
 
     def _log_sandbox_token(self) -> None:
         """Sandbox only: print a ready-to-use token so the README's curl lines just work."""
-        now = int(time.time())
-        token = jwt.encode(
-            {"sub": "sandbox-user", "role": "admin", "iat": now,
-             "exp": now + SANDBOX_TOKEN_LIFETIME},
-            self.config.jwt_secret,
-            algorithm="HS256",
-        )
+        token = sign_token(self.config, "sandbox-user", "admin", SANDBOX_TOKEN_LIFETIME)
         log.info(
             "sandbox mode: Cuebot is in-memory at {endpoint}. A token valid for 24h:\n"
             "export JWT_TOKEN={token}",

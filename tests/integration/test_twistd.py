@@ -127,6 +127,24 @@ async def test_sandbox_mode_prints_a_working_token(tmp_path, twistd, client):
     assert response.json()["shows"]["shows"][0]["name"] == "testing"
     process.send_signal(signal.SIGTERM)
     assert await wait_for_exit(process, 15) == 0
+    # The short development secret is reported once, by the gateway, not by PyJWT per token.
+    log = (tmp_path / "twistd.log").read_text()
+    assert "InsecureKeyLengthWarning" not in log
+
+
+@pytest_twisted.ensureDeferred
+async def test_sandbox_token_follows_the_configured_algorithm_and_role_claim(tmp_path, twistd,
+                                                                              client):
+    """The logged token passes this gateway's checks with JWT_ALGORITHMS=HS512 and a custom
+    role claim (it was HS256 with a fixed `role` claim)."""
+    process = twistd({"JWT_ALGORITHMS": "HS512", "JWT_ROLE_CLAIM": "groups"}, "--sandbox")
+    port = await wait_for_port(process, tmp_path)
+    token = re.search(r"export JWT_TOKEN=(\S+)", (tmp_path / "twistd.log").read_text()).group(1)
+    response = await client(f"http://127.0.0.1:{port}").post("/show.ShowInterface/GetShows",
+                                                              token=token)
+    assert response.status == 200
+    process.send_signal(signal.SIGTERM)
+    assert await wait_for_exit(process, 15) == 0
 
 
 @pytest_twisted.ensureDeferred

@@ -9,6 +9,7 @@ import json
 import time
 
 import grpc
+import jwt
 import pytest
 import pytest_twisted
 from twisted.cred.checkers import ICredentialsChecker
@@ -25,9 +26,10 @@ from opencue_gateway.auth import (
     bearer_from_header,
     challenge,
     make_portal,
+    sign_token,
 )
 from opencue_gateway.errors import GatewayError
-from tests.conftest import SECRET, make_token
+from tests.conftest import SECRET, make_config, make_token
 
 
 @pytest.fixture
@@ -187,3 +189,14 @@ def test_remembered_tokens_are_bounded():
     for n in range(auth.VERIFIED_TOKENS + 50):
         checker._remember(f"token-{n}", {"exp": time.time() + 60})
     assert len(checker._verified) == auth.VERIFIED_TOKENS
+
+
+def test_signed_tokens_follow_the_configured_algorithm_and_role_claim():
+    """The sandbox's start-up token and `opencue-gateway token` must pass this gateway's own
+    checks even with JWT_ALGORITHMS=HS512 and a custom role claim."""
+    config = make_config(JWT_ALGORITHMS="HS512", JWT_ROLE_CLAIM="groups")
+    token = sign_token(config, "ann", "dashboard", 60)
+    assert jwt.get_unverified_header(token)["alg"] == "HS512"
+    checker = JWTChecker([config.jwt_secret], algorithms=config.jwt_algorithms)
+    claims = checker.requestAvatarId(BearerToken(token))
+    assert claims["sub"] == "ann" and claims["groups"] == "dashboard"
