@@ -117,13 +117,16 @@ async def test_schemathesis_finds_no_gateway_failures(start_gateway, tmp_path):
     and no response that violates the gateway's own schema."""
     gateway = start_gateway(sandbox=True, RATE_LIMIT_RPS="0")
     (tmp_path / "gateway_hooks.py").write_text(HOOKS)
+    # One worker: with two, Hypothesis's lambda-description cache (not thread-safe) raced
+    # now and then on a loaded machine and schemathesis reported its KeyError as a runtime
+    # error; the time budget, not the worker count, bounds how much is generated anyway.
     command = [os.path.join(os.path.dirname(sys.executable), "schemathesis"), "run",
                f"{gateway.url}/openapi.json", "--max-examples", "3", "--max-time", "90",
                "--phases", "examples,coverage,fuzzing", "--mode", "positive",
                "--checks", "not_a_gateway_failure,response_schema_conformance,"
                "content_type_conformance,status_code_conformance",
                "--header", f"Authorization: Bearer {make_token(exp=2**31 - 1)}",
-               "--seed", "1", "--workers", "2", "--no-color",
+               "--seed", "1", "--workers", "1", "--no-color",
                "--generation-database", "none", "--suppress-health-check", "all"]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "gateway_hooks", "PYTHONPATH": str(tmp_path)}
     result = await deferToThread(subprocess.run, command, capture_output=True, text=True,
