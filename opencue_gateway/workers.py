@@ -12,7 +12,12 @@ Envoy and nginx do for their workers.  One socket shared by every worker would
 let whichever worker woke first accept a whole burst of connections (a
 browser's or wrk's) and keep them, while the other workers idle.  The
 supervisor keeps every socket open, so a restarted worker takes over the
-connections that queued for its predecessor.  In sandbox mode the supervisor runs the one sandbox
+connections that queued for its predecessor.
+
+A worker's stdin is a pipe from the supervisor.  However the supervisor ends
+(SIGKILL, the OOM killer, a crash), the kernel closes that pipe, and a worker
+that reads end-of-file drains and exits as on SIGTERM: no orphan keeps serving
+the port with nobody to stop it.  In sandbox mode the supervisor runs the one sandbox
 Cuebot, so every worker sees the same farm.
 
 Each worker is a full gateway with its own metrics and rate-limit buckets:
@@ -22,6 +27,7 @@ a scrape of /metrics shows the worker that answered it.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import sys
@@ -31,7 +37,7 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.error import ProcessExitedAlready
-from twisted.internet.protocol import ProcessProtocol
+from twisted.internet.protocol import ProcessProtocol, Protocol, connectionDone
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
@@ -58,6 +64,19 @@ class _Worker(ProcessProtocol):
         """Tell the supervisor, which restarts the worker unless it is stopping."""
         self.ended.callback(None)
         self._supervisor.worker_ended(self, reason)
+
+
+class SupervisorWatch(Protocol):
+    """Read by a worker on its stdin: the end of the pipe is the end of its supervisor."""
+
+    def __init__(self, reactor: Any) -> None:
+        self._reactor = reactor
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """The supervisor is gone: drain and stop, as SIGTERM would."""
+        log.error("the supervisor has exited; draining and stopping")
+        if self._reactor.running:
+            self._reactor.stop()
 
 
 class WorkerSupervisor(Service):
@@ -191,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     """A worker: a full gateway serving the listening socket inherited as fd 3."""
     # Imported here: service.py imports this module for the supervisor.
     from twisted.internet import reactor
+    from twisted.internet.stdio import StandardIO
     from twisted.logger import globalLogBeginner, textFileLogObserver
 
     from opencue_gateway.config import ConfigError, config_from_process
@@ -210,6 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     service.startService()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.callWhenRunning(install_signal_handlers, reactor, service)
+    # Nothing is written back; the writing side is /dev/null so that when the watch
+    # ends, closing it cannot close the log on stdout.
+    StandardIO(SupervisorWatch(reactor), stdout=os.open(os.devnull, os.O_WRONLY),
+               reactor=reactor)
     reactor.run(installSignalHandlers=True)
     return 0
 

@@ -30,6 +30,14 @@ def children(pid: int) -> list[int]:
     return sorted(found)
 
 
+def running(pid: int) -> bool:
+    """Is the process there and not a zombie (an orphan's parent may be slow to reap it)?"""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
@@ -122,6 +130,25 @@ async def test_a_burst_of_connections_is_dealt_out_to_every_worker(tmp_path, twi
             connection.close()
     process.send_signal(signal.SIGTERM)
     assert await wait_for_exit(process, 30) == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_workers_stop_when_the_supervisor_is_killed(tmp_path, twistd, cuebot):
+    """SIGKILL leaves the supervisor no chance to stop its workers; they notice on their own
+    (their stdin pipe closes), drain and exit, and the port is free again."""
+    process = twistd({"JWT_SECRET": SECRET, "CUEBOT_ENDPOINT": cuebot.address, "WORKERS": "2"})
+    port = await wait_for_workers(process, tmp_path, 2)
+    workers = children(process.pid)
+    process.kill()
+    process.wait()
+    deadline = time.monotonic() + 20
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+        await deferLater(reactor, 0.1, lambda: None)
+    assert not [pid for pid in workers if running(pid)]
+    assert "the supervisor has exited; draining and stopping" in (
+        tmp_path / "twistd.log").read_text()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
 
 @pytest_twisted.ensureDeferred
