@@ -1,4 +1,4 @@
-"""Several gateway processes sharing one listening socket (WORKERS), to use every core.
+"""Several gateway processes serving one port (WORKERS), to use every core.
 
 One Python process serves requests on one core (the GIL).  With WORKERS=N the
 twistd process becomes a supervisor: it binds the listening sockets, starts N
@@ -17,8 +17,10 @@ connections that queued for its predecessor.
 A worker's stdin is a pipe from the supervisor.  However the supervisor ends
 (SIGKILL, the OOM killer, a crash), the kernel closes that pipe, and a worker
 that reads end-of-file drains and exits as on SIGTERM: no orphan keeps serving
-the port with nobody to stop it.  In sandbox mode the supervisor runs the one sandbox
-Cuebot, so every worker sees the same farm.
+the port with nobody to stop it.
+
+In sandbox mode the supervisor runs the one sandbox Cuebot, so every worker
+sees the same farm.
 
 Each worker is a full gateway with its own metrics and rate-limit buckets:
 a scrape of /metrics shows the worker that answered it.
@@ -73,14 +75,18 @@ class SupervisorWatch(Protocol):
         self._reactor = reactor
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        """The supervisor is gone: drain and stop, as SIGTERM would."""
-        log.error("the supervisor has exited; draining and stopping")
+        """The supervisor is gone: drain and stop, as SIGTERM would.
+
+        A worker's own shutdown closes the pipe too, once its reactor has
+        stopped running; that is no news.
+        """
         if self._reactor.running:
+            log.error("the supervisor has exited; draining and stopping")
             self._reactor.stop()
 
 
 class WorkerSupervisor(Service):
-    """Binds the socket, runs and restarts the workers, and stops them together."""
+    """Binds the sockets, runs and restarts the workers, and stops them together."""
 
     def __init__(
         self, config: GatewayConfig, reactor: Any, child_env: Mapping[str, str],

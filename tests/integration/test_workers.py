@@ -92,6 +92,8 @@ async def test_two_workers_share_the_socket_and_stop_together(tmp_path, twistd, 
     assert all(cpu_ticks(pid) > before[pid] for pid in workers), "a worker served nothing"
     process.send_signal(signal.SIGTERM)
     assert await wait_for_exit(process, 30) == 0
+    # An orderly stop is not mistaken for a dead supervisor.
+    assert "the supervisor has exited" not in (tmp_path / "twistd.log").read_text()
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
