@@ -31,6 +31,7 @@ from opencue_gateway.health import Probe
 from opencue_gateway.logs import logger
 from opencue_gateway.policy import Policy
 from opencue_gateway.ratelimit import RateLimiter
+from opencue_gateway.site import client_host
 from opencue_gateway.tracing import TRACE_HEADERS, OtelTracing
 from opencue_gateway.upstream import (
     CuebotClient,
@@ -179,10 +180,10 @@ class GatewayApp:
         try:
             principal = await self._authenticator.authenticate(request.getHeader(b"authorization"))
         except GatewayError:
-            self._rate_limit(request, f"addr:{_client_host(request)}")
+            self._rate_limit(request, f"addr:{client_host(request)}")
             raise
         self._rate_limit(request, f"sub:{principal.sub}" if principal.sub
-                         else f"addr:{_client_host(request)}")
+                         else f"addr:{client_host(request)}")
         return principal
 
     def _rate_limit(self, request: IRequest, key: str) -> None:
@@ -208,7 +209,7 @@ class GatewayApp:
             raise
         finally:
             self._audit.record(principal, method, code, self._clock.seconds() - started,
-                               _client_host(request))
+                               client_host(request))
 
     async def _forward(self, request: IRequest, principal: Principal, method: RpcMethod) -> bytes:
         """The steps after routing: authorize, check the verb, call Cuebot, write the reply."""
@@ -228,7 +229,7 @@ class GatewayApp:
         if self._tracing is not None:
             span, trace_context = self._tracing.start_call(request.trace_span, method.path)
         metadata = metadata_from_headers(
-            request.requestHeaders.getAllRawHeaders(), _client_host(request), principal.sub,
+            request.requestHeaders.getAllRawHeaders(), client_host(request), principal.sub,
             request.request_id, trace_context,
         )
         body = request.content.getvalue()
@@ -288,7 +289,3 @@ class GatewayApp:
             return None
         return write_error(request, error)
 
-
-def _client_host(request: IRequest) -> str | None:
-    """The peer's address (the proxy's, behind one; X-Forwarded-For carries the rest)."""
-    return getattr(request.getClientAddress(), "host", None)

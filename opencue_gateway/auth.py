@@ -28,7 +28,7 @@ from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm, Portal
 from zope.interface import Attribute, Interface, implementer
 
-from opencue_gateway.config import GatewayConfig
+from opencue_gateway.config import HMAC_ALGORITHMS, GatewayConfig
 from opencue_gateway.errors import GatewayError
 
 REALM = "opencue-gateway"
@@ -36,7 +36,6 @@ REALM = "opencue-gateway"
 # (config.short_secrets); PyJWT would repeat that on signing and verifying, with a
 # library file path in the log.
 warnings.filterwarnings("ignore", category=InsecureKeyLengthWarning)
-DEFAULT_ALGORITHMS = ("HS256", "HS384", "HS512")
 # Real tokens are a few hundred bytes; anything this large is refused before
 # any parsing, so a hostile header cannot make the gateway decode megabytes.
 MAX_TOKEN_BYTES = 8192
@@ -174,7 +173,7 @@ class JWTChecker:
     def __init__(
         self,
         secrets: Sequence[bytes],
-        algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+        algorithms: Sequence[str] = HMAC_ALGORITHMS,
         leeway: float = 30.0,
         issuer: str | None = None,
         audience: Sequence[str] | None = None,

@@ -153,8 +153,7 @@ class MethodCatalog:
 
     def _unknown_service(self, service: str) -> str:
         """Say that a service does not exist and suggest the closest real ones."""
-        near = (difflib.get_close_matches(service, self.services, n=3, cutoff=0.5)
-                if len(service) <= MAX_SHOWN else [])
+        near = _close_matches(service, self.services)
         return f"unknown service {_shown(service)}" + _did_you_mean(near)
 
     def _unknown_method(self, service: str, name: str) -> str:
@@ -165,10 +164,7 @@ class MethodCatalog:
         (``OwnerInterface/SetMaxCores`` exists on GroupInterface and JobInterface).
         """
         own = self._services[service]
-        near = [
-            f"/{service}/{m}"
-            for m in difflib.get_close_matches(name, list(own), n=3, cutoff=0.5)
-        ] if len(name) <= MAX_SHOWN else []
+        near = [f"/{service}/{m}" for m in _close_matches(name, list(own))]
         elsewhere = sorted(
             m.path for s, ms in self._services.items() if s != service
             for m in ms.values() if m.name == name
@@ -208,10 +204,17 @@ def _pb2_modules(package: ModuleType) -> list[ModuleType]:
     return [importlib.import_module(f"{package.__name__}.{name}") for name in names]
 
 
+def _close_matches(word: str, candidates: list[str]) -> list[str]:
+    """Up to three real names close to ``word``; none for absurdly long words, which no
+    real name resembles and which would cost the reactor a long comparison."""
+    if len(word) > MAX_SHOWN:
+        return []
+    return difflib.get_close_matches(word, candidates, n=3, cutoff=0.5)
+
+
 def _shown(text: str) -> str:
     """``text`` quoted for an error message, cut short past MAX_SHOWN characters.
 
-    A URL may be 16 KiB; the 404 should not send it back twice (message and
-    error), nor spend the reactor's time comparing it with every method name.
+    A URL may be 16 KiB; the 404 should not send it back twice (message and error).
     """
     return repr(text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "...")

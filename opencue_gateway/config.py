@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -353,6 +354,11 @@ class GatewayConfig:
     read_cache_ttl: float
     sandbox: bool = False
     jwt_secret_file: str | None = None
+
+    @property
+    def rest_family(self) -> socket.AddressFamily:
+        """The listening socket's address family: IPv6 for an IPv6 REST_HOST."""
+        return socket.AF_INET6 if ":" in self.rest_host else socket.AF_INET
 
     @property
     def uses_cuebot_tls(self) -> bool:

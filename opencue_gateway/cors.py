@@ -27,6 +27,7 @@ EXPOSED_HEADERS = (
     "Opencue-Gateway-Ignored-Fields", "X-Request-Id", "Retry-After", "WWW-Authenticate",
     "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
 )
+_EXPOSED = ", ".join(EXPOSED_HEADERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +76,7 @@ class CorsPolicy:
         allowed = self.allowed_origin(origin)
         if allowed is None:
             return [("Vary", "Origin")]
-        exposed = ", ".join((*EXPOSED_HEADERS, *extra_exposed))
+        exposed = ", ".join((_EXPOSED, *extra_exposed)) if extra_exposed else _EXPOSED
         return [
             ("Access-Control-Allow-Origin", allowed),
             ("Access-Control-Expose-Headers", exposed),

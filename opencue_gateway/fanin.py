@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
 MAX_CACHED = 1000
@@ -122,9 +122,7 @@ class FanIn:
         if self._clock() >= expires:
             del self._cache[key]
             return None
-        done: Deferred[Any] = Deferred()
-        done.callback(result)
-        return done
+        return succeed(result)
 
     def _remember(self, key: Hashable, result: Any) -> None:
         """Cache an answer for READ_CACHE_TTL; the oldest entries go past MAX_CACHED."""

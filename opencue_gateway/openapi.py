@@ -40,7 +40,13 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.errors import HTTP_STATUS
-from opencue_gateway.transcode import WELL_KNOWN_TYPES
+from opencue_gateway.transcode import (
+    FLOAT32_ROUNDS_TO_MAX,
+    INT_RANGES,
+    WELL_KNOWN_TYPES,
+    enum_names_by_number,
+    is_map_field,
+)
 
 Schema = dict[str, Any]
 
@@ -79,18 +85,10 @@ _STATUS_TEXT = {
     504: "Cuebot did not answer in time (DEADLINE_EXCEEDED).",
 }
 
-_INT_BOUNDS = {
-    _C.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
-    _C.CPPTYPE_UINT32: (0, 2**32 - 1),
-    _C.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
-    _C.CPPTYPE_UINT64: (0, 2**64 - 1),
-}
 _INT_FORMAT = {
     _C.CPPTYPE_INT32: "int32", _C.CPPTYPE_UINT32: "uint32",
     _C.CPPTYPE_INT64: "int64", _C.CPPTYPE_UINT64: "uint64",
 }
-# A double at or past this rounds to float32 infinity, which the decoder refuses.
-_FLOAT32_LIMIT = 2.0**128 - 2.0**103
 _FLOAT64_MAX = 1.7976931348623157e308
 _FLOAT_WORDS = "NaN|-?Infinity"
 # Numeric strings: the decoder takes any JSON number spelling in range; the
@@ -177,13 +175,6 @@ def _nullable(schema: Schema) -> Schema:
     return schema
 
 
-def _is_map(field: FieldDescriptor) -> bool:
-    return (
-        field.is_repeated
-        and field.message_type is not None
-        and field.message_type.GetOptions().map_entry
-    )
-
 
 def _is_oneof_member(field: FieldDescriptor) -> bool:
     """Members of a oneof, including proto3 ``optional`` fields (a synthetic oneof)."""
@@ -240,27 +231,20 @@ def _printed_scalar(field: FieldDescriptor) -> Schema:
     """A non-message, non-enum value as the encoder prints it."""
     cpp = field.cpp_type
     if cpp in (_C.CPPTYPE_INT32, _C.CPPTYPE_UINT32):
-        low, high = _INT_BOUNDS[cpp]
+        low, high = INT_RANGES[cpp]
         return {
             "type": "integer", "format": _INT_FORMAT[cpp], "minimum": low, "maximum": high,
             "examples": [0],
         }
     if cpp in (_C.CPPTYPE_INT64, _C.CPPTYPE_UINT64):
-        low, high = _INT_BOUNDS[cpp]
+        low, high = INT_RANGES[cpp]
         return {
             "type": "string", "format": _INT_FORMAT[cpp],
             "pattern": integer_pattern(low, high), "examples": ["0"],
         }
     if cpp in (_C.CPPTYPE_FLOAT, _C.CPPTYPE_DOUBLE):
-        number: Schema = {"type": ["number", "string"]}
-        if cpp == _C.CPPTYPE_FLOAT:
-            # Float32 values print in their shortest form, e.g. 3.4028235e+38 for the
-            # largest, which reads back as a double slightly above the float32 maximum.
-            number.update(exclusiveMinimum=-_FLOAT32_LIMIT, exclusiveMaximum=_FLOAT32_LIMIT)
-        else:
-            number.update(minimum=-_FLOAT64_MAX, maximum=_FLOAT64_MAX)
         return {
-            **number,
+            **_float_number(cpp),
             "pattern": f"^(?:{_FLOAT_WORDS})$",
             "examples": [0],
         }
@@ -271,22 +255,32 @@ def _printed_scalar(field: FieldDescriptor) -> Schema:
     return {"type": "string"}
 
 
+def _float_number(cpp: int) -> Schema:
+    """A float or double as a JSON number (or string), within the type's range.
+
+    Float32 values print in their shortest form, e.g. 3.4028235e+38 for the
+    largest, which reads back as a double slightly above the float32 maximum;
+    a double at or past FLOAT32_ROUNDS_TO_MAX rounds to infinity, which the
+    decoder refuses.
+    """
+    if cpp == _C.CPPTYPE_FLOAT:
+        return {"type": ["number", "string"], "exclusiveMinimum": -FLOAT32_ROUNDS_TO_MAX,
+                "exclusiveMaximum": FLOAT32_ROUNDS_TO_MAX}
+    return {"type": ["number", "string"], "minimum": -_FLOAT64_MAX, "maximum": _FLOAT64_MAX}
+
+
 def _accepted_scalar(field: FieldDescriptor) -> Schema:
     """A non-message, non-enum value as the decoder accepts it."""
     cpp = field.cpp_type
-    if cpp in _INT_BOUNDS:
-        low, high = _INT_BOUNDS[cpp]
+    if cpp in INT_RANGES:
+        low, high = INT_RANGES[cpp]
         return {
             "type": ["integer", "string"], "minimum": low, "maximum": high,
             "pattern": integer_pattern(low, high, negative_zero=True),
             "examples": [0],
         }
     if cpp in (_C.CPPTYPE_FLOAT, _C.CPPTYPE_DOUBLE):
-        number: Schema = {"type": ["number", "string"]}
-        if cpp == _C.CPPTYPE_FLOAT:
-            number.update(exclusiveMinimum=-_FLOAT32_LIMIT, exclusiveMaximum=_FLOAT32_LIMIT)
-        else:
-            number.update(minimum=-_FLOAT64_MAX, maximum=_FLOAT64_MAX)
+        number = _float_number(cpp)
         number["pattern"] = f"^(?:{_FLOAT_WORDS}|{_FLOAT_TEXT[cpp]})$"
         number["examples"] = [0]
         return number
@@ -303,14 +297,14 @@ def _printed_map_key(field: FieldDescriptor) -> Schema | None:
         return None
     if field.cpp_type == _C.CPPTYPE_BOOL:
         return {"enum": ["true", "false"]}
-    low, high = _INT_BOUNDS[field.cpp_type]
+    low, high = INT_RANGES[field.cpp_type]
     return {"pattern": integer_pattern(low, high)}
 
 
 def _accepted_map_key(field: FieldDescriptor) -> Schema | None:
     """``propertyNames`` for a map's keys as accepted; None for string keys."""
-    if field.cpp_type in _INT_BOUNDS:
-        low, high = _INT_BOUNDS[field.cpp_type]
+    if field.cpp_type in INT_RANGES:
+        low, high = INT_RANGES[field.cpp_type]
         return {"pattern": integer_pattern(low, high, negative_zero=True)}
     return _printed_map_key(field)
 
@@ -362,7 +356,7 @@ class _SchemaBuilder:
         return schema
 
     def _printed_field(self, field: FieldDescriptor) -> Schema:
-        if _is_map(field):
+        if is_map_field(field):
             entry = field.message_type.fields_by_name
             schema: Schema = {
                 "type": "object",
@@ -394,11 +388,9 @@ class _SchemaBuilder:
         if name not in self.schemas:
             # The encoder maps each number to one name (the first alias, as Go
             # does); a number the descriptor does not know prints as the number.
-            by_number: dict[int, str] = {}
-            for value in enum.values:
-                by_number.setdefault(value.number, value.name)
+            by_number = enum_names_by_number(enum)
             names = list(dict.fromkeys(by_number.values()))
-            low, high = _INT_BOUNDS[_C.CPPTYPE_INT32]
+            low, high = INT_RANGES[_C.CPPTYPE_INT32]
             self.schemas[name] = {
                 "description": f"`{name}` as the gateway prints it: the value's name, "
                                "or its number when the gateway's protos do not know it.",
@@ -480,7 +472,7 @@ class _SchemaBuilder:
         return pairs
 
     def _accepted_field(self, field: FieldDescriptor) -> Schema:
-        if _is_map(field):
+        if is_map_field(field):
             entry = field.message_type.fields_by_name
             schema: Schema = {
                 "type": ["object", "null"],
@@ -505,7 +497,7 @@ class _SchemaBuilder:
     def _accepted_enum(self, enum: EnumDescriptor) -> Schema:
         name = enum.full_name + INPUT_SUFFIX
         if name not in self.schemas:
-            low, high = _INT_BOUNDS[_C.CPPTYPE_INT32]
+            low, high = INT_RANGES[_C.CPPTYPE_INT32]
             choices: list[Schema] = [
                 {"type": "string", "enum": list(enum.values_by_name)},
                 {"type": "integer", "minimum": low, "maximum": high},

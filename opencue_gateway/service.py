@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime
 import signal
-import socket
 import sys
 from typing import Any
 
@@ -280,12 +279,13 @@ class GatewayService(MultiService):
         self.metrics_port: Any = None
         self._audit_file: AuditFileObserver | None = None
         self._housekeeping: LoopingCall | None = None
+        self._config_body = b""
 
     def _pages(self) -> tuple[dict[bytes, Page], dict[bytes, Page]]:
         """The gateway's own GET pages: public ones, and ones that need a token."""
         public: dict[bytes, Page] = {}
-        private = {b"/config": Page("config", b"application/json", lambda: (
-            200, orjson.dumps(self.effective_config(), option=orjson.OPT_SORT_KEYS)))}
+        private = {b"/config": Page("config", b"application/json",
+                                    lambda: (200, self._config_body))}
         if self.config.health_endpoints:
             public[b"/healthz"] = probe_page("healthz", self.health.live)
             public[b"/readyz"] = probe_page("readyz", self.health.ready)
@@ -374,11 +374,10 @@ class GatewayService(MultiService):
 
     def _adopt(self, fd: int) -> Any:
         """Serve a listening socket inherited from the supervisor (with TLS if configured)."""
-        family = socket.AF_INET6 if ":" in self.config.rest_host else socket.AF_INET
         factory: Any = self.site
         if self.tls is not None:
             factory = TLSMemoryBIOFactory(self.tls.options, False, self.site)
-        return self._reactor.adoptStreamPort(fd, family, factory)
+        return self._reactor.adoptStreamPort(fd, self.config.rest_family, factory)
 
     def _listen(self, variable: str, port: int, site: Site, tls: ServerTLS | None) -> Any:
         """Bind one listener on REST_HOST, or stop start-up with one line naming the setting."""
@@ -402,15 +401,18 @@ class GatewayService(MultiService):
             self.sandbox.start()
         self.pool.start()
         self.cuebot.start(self.cuebot_endpoint)
+        described = self.effective_config()
+        # Fixed from here on (the sandbox's address is known once it runs): made once.
+        self._config_body = orjson.dumps(described, option=orjson.OPT_SORT_KEYS)
         if self.limiter is not None:
             self._housekeeping = LoopingCall(self.limiter.forget_idle)
             self._housekeeping.clock = self._reactor
             self._housekeeping.start(HOUSEKEEPING_SECONDS, now=False)
-        self._log_start()
+        self._log_start(described)
 
-    def _log_start(self) -> None:
+    def _log_start(self, described: dict[str, Any]) -> None:
         """The start-up lines: configuration, warnings, where it listens."""
-        log.info("effective configuration: {config}", config=self.effective_config())
+        log.info("effective configuration: {config}", config=described)
         for name in short_secrets(self.config):
             log.warn("{name} is shorter than {size} bytes; use a long random secret "
                      "(openssl rand -base64 32)", name=name, size=MIN_SECRET_BYTES)

@@ -30,6 +30,7 @@ import grpc
 from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
+from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
@@ -264,7 +265,7 @@ class GatewayRequest(Request):
         command = self.method or self._request_line[0]
         path = self.path or self._request_line[1]
         return RequestRecord(
-            client=getattr(self.getClientAddress(), "host", None),
+            client=client_host(self),
             principal=self.principal_sub,
             http_method=command.decode("latin-1"),
             path=path.split(b"?", 1)[0].decode("latin-1")[:200],
@@ -278,6 +279,11 @@ class GatewayRequest(Request):
             traceparent=valid_traceparent(self._header_text(b"traceparent")),
             failure=self.failure_kind,
         )
+
+
+def client_host(request: IRequest) -> str | None:
+    """The peer's address (the proxy's, behind one; X-Forwarded-For carries the rest)."""
+    return getattr(request.getClientAddress(), "host", None)
 
 
 def origin_form(target: bytes) -> bytes:

@@ -16,7 +16,6 @@ Twisted: this module runs in the worker threads.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import keyword
 import math
@@ -30,7 +29,7 @@ from typing import Any
 import grpc
 import orjson
 from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from opencue_gateway.errors import GatewayError
@@ -51,7 +50,7 @@ WELL_KNOWN_TYPES = frozenset({
 })
 
 _C = FieldDescriptor
-_INT_RANGES = {
+INT_RANGES = {
     _C.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
     _C.CPPTYPE_UINT32: (0, 2**32 - 1),
     _C.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
@@ -79,7 +78,7 @@ _FLOAT_CACHE_LIMIT = 65536
 
 _FLOAT32_MAX = 3.4028234663852886e38
 # Doubles below FLT_MAX + half an ulp still round to FLT_MAX under IEEE rules.
-_FLOAT32_ROUNDS_TO_MAX = 2.0**128 - 2.0**103
+FLOAT32_ROUNDS_TO_MAX = 2.0**128 - 2.0**103
 
 
 def _to_float32(value: float) -> float:
@@ -87,7 +86,7 @@ def _to_float32(value: float) -> float:
     try:
         return _F32.unpack(_F32.pack(value))[0]
     except OverflowError:
-        if abs(value) < _FLOAT32_ROUNDS_TO_MAX:
+        if abs(value) < FLOAT32_ROUNDS_TO_MAX:
             return math.copysign(_FLOAT32_MAX, value)
         return math.copysign(math.inf, value)
 
@@ -189,7 +188,15 @@ def _attr(field: FieldDescriptor) -> str:
     return f"m.{field.name}"
 
 
-def _is_map(field: FieldDescriptor) -> bool:
+def enum_names_by_number(enum: EnumDescriptor) -> dict[int, str]:
+    """The name printed for each number of an enum: of aliases, the first, as Go prints."""
+    names: dict[int, str] = {}
+    for value in enum.values:
+        names.setdefault(value.number, value.name)
+    return names
+
+
+def is_map_field(field: FieldDescriptor) -> bool:
     """True for ``map<K, V>`` fields, which protobuf models as repeated entries."""
     return (
         field.is_repeated
@@ -237,10 +244,7 @@ class _EncoderCompiler:
         """Namespace name of a number->name dict for an enum type."""
         table = "E_" + field.enum_type.full_name.replace(".", "_")
         if table not in self.namespace:
-            names: dict[int, str] = {}
-            for value in field.enum_type.values:
-                names.setdefault(value.number, value.name)  # an alias: Go prints the first
-            self.namespace[table] = names
+            self.namespace[table] = enum_names_by_number(field.enum_type)
         return table
 
     def _scalar(self, field: FieldDescriptor, expr: str) -> str:
@@ -268,7 +272,7 @@ class _EncoderCompiler:
     def _field_expr(self, field: FieldDescriptor) -> str:
         """Source for a field's whole JSON value, presence rules aside."""
         attr = _attr(field)
-        if _is_map(field):
+        if is_map_field(field):
             key_field = field.message_type.fields_by_name["key"]
             value_field = field.message_type.fields_by_name["value"]
             if key_field.cpp_type == _C.CPPTYPE_BOOL:
@@ -385,7 +389,7 @@ def _parse_integer(value: JsonValue, cpp_type: int) -> int:
         if not number.is_integer():
             raise _InvalidValueError
         number = int(number)
-    low, high = _INT_RANGES[cpp_type]
+    low, high = INT_RANGES[cpp_type]
     if not low <= number <= high:
         raise _InvalidValueError("out of range")
     return number
@@ -420,15 +424,22 @@ def _is_utf8(value: str) -> bool:
     return True
 
 
+def decode_base64(text: str) -> bytes:
+    """Standard or URL-safe base64, padded or not, as protojson (and grpc-gateway) accept it.
+
+    Raises ValueError (binascii.Error is one) for anything else.
+    """
+    text = text.replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
 def _parse_bytes(value: JsonValue) -> bytes:
-    """Accept standard or URL-safe base64, padded or not, as protojson does."""
+    """A bytes field's JSON value: a base64 string."""
     if not isinstance(value, str):
         raise _InvalidValueError
-    text = value.replace("-", "+").replace("_", "/")
-    text += "=" * (-len(text) % 4)
     try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+        return decode_base64(value)
+    except ValueError:
         raise _InvalidValueError from None
 
 
@@ -579,7 +590,7 @@ class _Decoder:
         """Convert one JSON value to a non-message field's Python value."""
         cpp = field.cpp_type
         try:
-            if cpp in _INT_RANGES:
+            if cpp in INT_RANGES:
                 return _parse_integer(value, cpp)
             if cpp in (_C.CPPTYPE_FLOAT, _C.CPPTYPE_DOUBLE):
                 return _parse_float(value, cpp)
@@ -635,7 +646,7 @@ class _SpecTable:
             table = {}
             for field in descriptor.fields:
                 spec = _FieldSpec(field, None, None)
-                if _is_map(field):
+                if is_map_field(field):
                     entry = field.message_type.fields_by_name
                     spec = _FieldSpec(field, entry["key"], entry["value"])
                 table[field.name] = spec

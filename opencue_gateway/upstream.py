@@ -9,8 +9,6 @@ at once instead of queueing without end.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +27,7 @@ from opencue_gateway.compression import maybe_gzip
 from opencue_gateway.config import GatewayConfig
 from opencue_gateway.errors import GatewayError
 from opencue_gateway.tracing import TRACE_HEADERS, valid_traceparent
-from opencue_gateway.transcode import Transcoder
+from opencue_gateway.transcode import Transcoder, bytes_json, decode_base64
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 
@@ -166,10 +164,9 @@ def _metadata_value(key: str, raw: bytes) -> str | bytes:
             f"invalid Grpc-Metadata header key {key!r}: use letters, digits, '-', '_' and '.'",
         )
     if key.endswith("-bin"):
-        text = raw.strip().replace(b"-", b"+").replace(b"_", b"/")
         try:
-            return base64.b64decode(text + b"=" * (-len(text) % 4), validate=True)
-        except (binascii.Error, ValueError):
+            return decode_base64(raw.strip().decode("latin-1"))
+        except ValueError:
             raise GatewayError(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"Grpc-Metadata-{key} must hold base64, as binary metadata keys do",
@@ -191,7 +188,7 @@ def response_headers(
     headers = []
     for prefix, metadata in (("Grpc-Metadata-", initial), ("Grpc-Trailer-", trailing)):
         for key, value in metadata or ():
-            text = base64.b64encode(value).decode("ascii") if isinstance(value, bytes) else value
+            text = bytes_json(value) if isinstance(value, bytes) else value
             if text.isprintable():
                 headers.append((prefix + key, text))
     return headers

@@ -112,8 +112,7 @@ class WorkerSupervisor(Service):
     def _bind(self, port: int) -> socket.socket:
         """One listening socket of the SO_REUSEPORT group on ``port``."""
         host = self.config.rest_host
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener = socket.socket(self.config.rest_family, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
