@@ -58,9 +58,9 @@ class Depend:
         return depend_pb2.INTERNAL if self.er_job is self.on_job else depend_pb2.EXTERNAL
 
     @property
-    def on(self) -> Target:
-        """The most specific entity this depend waits on."""
-        return self.on_frame or self.on_layer or self.on_job
+    def er(self) -> Target:
+        """The most specific entity this depend holds back (its frames are the held ones)."""
+        return self.er_frame or self.er_layer or self.er_job
 
 
 def frames_of(target: Target) -> list[Frame]:
@@ -158,7 +158,7 @@ class Depends:
                 self.unsatisfy(child)
             depend.active = True
         elif not depend.active:
-            self._hold(depend, frames_of(depend.er_frame or depend.er_layer or depend.er_job))
+            self._hold(depend, frames_of(depend.er))
 
     def frame_done(self, frame: Frame) -> None:
         """Satisfy what waited on a frame that just succeeded or was eaten.
@@ -185,7 +185,14 @@ class Depends:
         ]
 
     def what_depends_on(self, target: Target) -> list[Depend]:
-        """Active depends whose on side is, or lies within, ``target``."""
+        """Active depends whose on side is, or lies within, ``target``.
+
+        For a frame the index by "on" id answers directly, in creation order
+        as the scan would: MarkDoneFrames asks once per frame, and scanning
+        every depend for each frame would grow with the farm.
+        """
+        if isinstance(target, Frame):
+            return [d for d in self._on.get(target.id, ()) if d.active]
         return [
             d for d in self._listed(target, True)
             if _within(target, d.on_job, d.on_layer, d.on_frame)

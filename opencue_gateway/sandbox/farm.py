@@ -573,7 +573,7 @@ class Farm:
             ))
             frame.start_time, frame.stop_time, frame.exit_status = now, 0, -1
             frame.llu_time, frame.used_memory = now, 0
-            frame.last_resource = f"{host.name}/{cores:4.2f}/{int(gpus)}"
+            frame.last_resource = proc.name
             frame.set_state(job_pb2.RUNNING, now)
             return proc
 
@@ -655,6 +655,15 @@ class Farm:
             self._remove_proc(frame.proc)
             frame.stop_time = now
         frame.set_state(state, now)
+
+    def finish_if_complete(self, job: Job) -> None:
+        """Finish a pending job with nothing left to render (ShutdownIfCompleted).
+
+        The public, locked entry to the rule the farm applies after every frame
+        change, so the RPC handler does not restate it.
+        """
+        with self.lock:
+            self._finish_if_complete(job)
 
     def _finish_if_complete(self, job: Job) -> None:
         """Finish a pending job once none of its frames is left to render or fix."""

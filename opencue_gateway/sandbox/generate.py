@@ -32,8 +32,8 @@ from opencue_proto import job_pb2
 
 from opencue_gateway.sandbox import seed
 from opencue_gateway.sandbox.admin_records import Allocation, Subscription
-from opencue_gateway.sandbox.farm import DEFAULT_DEPARTMENT, Farm
-from opencue_gateway.sandbox.records import Group, Host, Job, Layer, Show
+from opencue_gateway.sandbox.farm import Farm
+from opencue_gateway.sandbox.records import Host, Job, Layer
 
 GIB = 1024**3
 LAYER_KINDS = ("render", "comp", "fx", "lighting", "prep", "denoise", "cache", "bake")
@@ -83,10 +83,9 @@ def _show(
     farm: Farm, rng: random.Random, spec: FarmSpec, allocation: Allocation, name: str
 ) -> None:
     """A show with its root group and jobs, subscribed to ``allocation``."""
-    show = farm.add_show(Show(id=farm.new_id(), name=name, default_max_cores=2000.0))
-    root = farm.add_group(
-        Group(id=farm.new_id(), name=name, show=show, department=DEFAULT_DEPARTMENT)
-    )
+    show = farm.create_show(name)
+    show.default_max_cores = 2000.0
+    root = show.root
     farm.register(Subscription(
         id=farm.new_id(), show=show, allocation=allocation, size=100 * 100 * spec.hosts,
         burst=200 * 100 * spec.hosts,

@@ -26,7 +26,7 @@ from opencue_gateway.sandbox import errors, messages
 from opencue_gateway.sandbox.admin_records import Department, Limit, Service, Task
 from opencue_gateway.sandbox.errors import not_found
 from opencue_gateway.sandbox.farm import Farm, java_int
-from opencue_gateway.sandbox.rpc_layer import running_with_limit
+from opencue_gateway.sandbox.rpc_layer import layers_holding, running_with_limit
 from opencue_gateway.sandbox.rpc_registry import rpc
 
 
@@ -38,13 +38,6 @@ def _limit_message(farm: Farm, limit: Limit) -> limit_pb2.Limit:
 def _limit(farm: Farm, name: str) -> Limit:
     """A limit by name."""
     return farm.named(Limit, name)
-
-
-def _layers_holding(farm: Farm, name: str) -> list:
-    """The layers that hold a limit, by limit name."""
-    return [
-        layer for job in farm.jobs() for layer in job.layers.values() if name in layer.limits
-    ]
 
 
 def _set_service(service: Service, data: service_pb2.Service) -> Service:
@@ -138,7 +131,7 @@ def create_limit(farm: Farm, request: limit_pb2.LimitCreateRequest) -> Message:
 def delete_limit(farm: Farm, request: limit_pb2.LimitDeleteRequest) -> Message:
     """Delete a limit; layers stop holding it."""
     limit = _limit(farm, request.name)
-    for layer in _layers_holding(farm, limit.name):
+    for layer in layers_holding(farm, limit.name):
         layer.limits.remove(limit.name)
     farm.unregister(limit)
     return limit_pb2.LimitDeleteResponse()
@@ -148,7 +141,7 @@ def delete_limit(farm: Farm, request: limit_pb2.LimitDeleteRequest) -> Message:
 def rename_limit(farm: Farm, request: limit_pb2.LimitRenameRequest) -> Message:
     """Rename a limit; layers holding it follow."""
     limit = _limit(farm, request.old_name)
-    for layer in _layers_holding(farm, limit.name):
+    for layer in layers_holding(farm, limit.name):
         layer.limits[layer.limits.index(limit.name)] = request.new_name
     limit.name = request.new_name
     return limit_pb2.LimitRenameResponse()

@@ -112,8 +112,7 @@ def rename_facility(farm: Farm, request: facility_pb2.FacilityRenameRequest) -> 
     """Rename a facility; its allocations' names, and their hosts, follow."""
     facility = farm.named(Facility, request.facility.name)
     for allocation in [a for a in farm.all(Allocation) if a.facility is facility]:
-        short = allocation.name.split(".", 1)[1]
-        _rename_allocation(farm, allocation, f"{request.new_name}.{short}")
+        _rename_allocation(farm, allocation, f"{request.new_name}.{_short_name(allocation.name)}")
     facility.name = request.new_name
     return facility_pb2.FacilityRenameResponse()
 

@@ -17,7 +17,7 @@ from opencue_gateway.sandbox.errors import not_found
 from opencue_gateway.sandbox.farm import Farm, whole_cores
 from opencue_gateway.sandbox.records import Group, Job
 from opencue_gateway.sandbox.rpc_registry import job_seq, pending_jobs_by_name, rpc
-from opencue_gateway.sandbox.rpc_show import groups_in_order
+from opencue_gateway.sandbox.rpc_show import children_of, groups_in_order
 
 
 def _group(farm: Farm, message: job_pb2.Group) -> Group:
@@ -82,7 +82,7 @@ def find_group(farm: Farm, request: job_pb2.GroupFindGroupRequest) -> Message:
 def get_child_groups(farm: Farm, request: job_pb2.GroupGetGroupsRequest) -> Message:
     """The groups directly under a group."""
     group = _group(farm, request.group)
-    children = [g for g in group.show.groups.values() if g.parent is group]
+    children = children_of(group)
     return job_pb2.GroupGetGroupsResponse(
         groups=job_pb2.GroupSeq(groups=[messages.group(g) for g in groups_in_order(children)])
     )
@@ -113,7 +113,7 @@ def delete_group(farm: Farm, request: job_pb2.GroupDeleteRequest) -> Message:
     try:
         if group.parent is None:
             raise errors.EntityRemovalError("cannot delete the root group")
-        if any(g.parent is group for g in group.show.groups.values()):
+        if children_of(group):
             raise errors.group_has_children(group.name, "groups")
         if group.pending_jobs():
             raise errors.group_has_children(group.name, "jobs")

@@ -29,11 +29,13 @@ def procs_by_booking(procs: list[Proc]) -> list[Proc]:
     return sorted(procs, key=lambda proc: proc.booked_time)
 
 
-def redirect(proc: Proc, target: str) -> bool:
-    """Mark a proc to leave for ``target`` once its frame ends (Cuebot's redirect)."""
+def redirect(proc: Proc, target: str) -> None:
+    """Mark a proc to leave for ``target`` once its frame ends (Cuebot's redirect).
+
+    It cannot fail, so callers answer Cuebot's redirect result themselves.
+    """
     proc.unbooked = True
     proc.redirect_target = target
-    return True
 
 
 def _nested(flat: Message, nested: Message) -> Message:
@@ -156,7 +158,8 @@ def add_tags(farm: Farm, request: host_pb2.HostAddTagsRequest) -> Message:
 def remove_tags(farm: Farm, request: host_pb2.HostRemoveTagsRequest) -> Message:
     """Remove tags from a host."""
     host = _host(farm, request.host)
-    host.tags = [tag for tag in host.tags if tag not in set(request.tags)]
+    removed = set(request.tags)
+    host.tags = [tag for tag in host.tags if tag not in removed]
     return host_pb2.HostRemoveTagsResponse()
 
 
@@ -181,9 +184,11 @@ def redirect_host_procs(farm: Farm, request: host_pb2.HostRedirectToJobRequest) 
     """Send named procs of the host to a job once their frames end."""
     job = farm.job(request.job_id)
     host = _host(farm, request.host)
-    procs = [p for p in host.procs.values() if p.name in set(request.proc_names)]
-    value = any([redirect(proc, job.name) for proc in procs])
-    return host_pb2.HostRedirectToJobResponse(value=value)
+    names = set(request.proc_names)
+    procs = [p for p in host.procs.values() if p.name in names]
+    for proc in procs:
+        redirect(proc, job.name)
+    return host_pb2.HostRedirectToJobResponse(value=bool(procs))
 
 
 @rpc("/host.HostInterface/GetComments")

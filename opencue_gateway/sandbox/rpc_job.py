@@ -128,9 +128,7 @@ def kill_job(farm: Farm, request: job_pb2.JobKillRequest) -> Message:
 @rpc("/job.JobInterface/ShutdownIfCompleted")
 def shutdown_if_completed(farm: Farm, request: job_pb2.JobShutdownIfCompletedRequest) -> Message:
     """Finish a job that has nothing left to render."""
-    job = job_of(farm, request.job)
-    if job.state == job_pb2.PENDING and job.is_complete():
-        farm.kill_job(job, "shutdown if completed")
+    farm.finish_if_complete(job_of(farm, request.job))
     return job_pb2.JobShutdownIfCompletedResponse()
 
 

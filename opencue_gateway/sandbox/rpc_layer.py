@@ -29,12 +29,16 @@ def _layer(farm: Farm, message: job_pb2.Layer) -> Layer:
     return farm.layer(message.id)
 
 
+def layers_holding(farm: Farm, name: str) -> list[Layer]:
+    """The layers that hold a limit, by limit name (layers name their limits, not the reverse)."""
+    return [
+        layer for job in farm.jobs() for layer in job.layers.values() if name in layer.limits
+    ]
+
+
 def running_with_limit(farm: Farm, limit: Limit) -> int:
     """Running frames of layers that hold a limit (its ``current_running``)."""
-    return sum(
-        layer.counts[job_pb2.RUNNING] for job in farm.jobs() for layer in job.layers.values()
-        if limit.name in layer.limits
-    )
+    return sum(layer.counts[job_pb2.RUNNING] for layer in layers_holding(farm, limit.name))
 
 
 @rpc("/job.LayerInterface/GetLayer")

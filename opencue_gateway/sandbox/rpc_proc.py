@@ -15,7 +15,7 @@ from opencue_gateway.sandbox import errors, messages, search
 from opencue_gateway.sandbox.errors import not_found
 from opencue_gateway.sandbox.farm import Farm
 from opencue_gateway.sandbox.records import Frame, Proc
-from opencue_gateway.sandbox.rpc_host import redirect
+from opencue_gateway.sandbox.rpc_host import procs_by_booking, redirect
 from opencue_gateway.sandbox.rpc_registry import proc_seq, rpc
 
 
@@ -33,19 +33,19 @@ def _frame_of(proc: Proc) -> Frame:
 
 def _matching(farm: Farm, criteria: host_pb2.ProcSearchCriteria) -> list[Proc]:
     """Procs matching a ProcSearchCriteria, by booking time (what unbooking acts on)."""
-    return sorted(search.match_procs(farm.procs(), criteria), key=lambda p: p.booked_time)
+    return procs_by_booking(search.match_procs(farm.procs(), criteria))
 
 
 def _redirect(farm: Farm, proc: Proc, target: str, kill: bool) -> bool:
     """Redirect one proc, killing it now when asked so that it leaves at once.
 
     Every ProcInterface redirect, of one proc or of all matching procs, does
-    this; the answer is Cuebot's redirect result.
+    this; the answer is Cuebot's redirect result, which is always True here.
     """
-    value = redirect(proc, target)
+    redirect(proc, target)
     if kill:
         farm.kill_proc(proc)
-    return value
+    return True
 
 
 def _redirect_matching(

@@ -36,6 +36,11 @@ def groups_in_order(groups: list[Group]) -> list[Group]:
     return sorted(groups, key=lambda group: (group.level, group.name))
 
 
+def children_of(group: Group) -> list[Group]:
+    """The groups directly under ``group``, in the show's order (groups know only their parent)."""
+    return [g for g in group.show.groups.values() if g.parent is group]
+
+
 def overrides_of(farm: Farm, show: Show) -> list[Service]:
     """A show's service overrides, by name."""
     return sorted(
@@ -111,7 +116,7 @@ def get_job_whiteboard(farm: Farm, request: show_pb2.ShowGetJobWhiteboardRequest
         """One group and, recursively, its sub groups."""
         flat = messages.group(group)
         jobs = pending_jobs_by_name(group.jobs.values())
-        children = [g for g in show.groups.values() if g.parent is group]
+        children = children_of(group)
         return job_pb2.NestedGroup(
             id=flat.id, name=flat.name, department=flat.department,
             default_job_priority=flat.default_job_priority,
