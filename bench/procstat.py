@@ -19,28 +19,19 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 TCP_LISTEN = "0A"
 
 
-@dataclass(frozen=True, slots=True)
-class CpuSample:
-    """CPU seconds used so far by one process, user and system together."""
-
-    pid: int
-    seconds: float
-
-
-def cpu_seconds(pid: int) -> CpuSample:
+def cpu_seconds(pid: int) -> float:
     """utime + stime of the whole process (all threads) in seconds."""
     raw = Path(f"/proc/{pid}/stat").read_text()
     # The command name (field 2) may contain spaces and parentheses: split after it.
     fields = raw[raw.rindex(")") + 2:].split()
     utime, stime = int(fields[11]), int(fields[12])
-    return CpuSample(pid, (utime + stime) / CLOCK_TICKS)
+    return (utime + stime) / CLOCK_TICKS
 
 
 def machine_busy_seconds() -> float:
@@ -89,7 +80,7 @@ def tree_cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
         with contextlib.suppress(OSError, ValueError):
-            total += cpu_seconds(pid).seconds
+            total += cpu_seconds(pid)
     return total
 
 

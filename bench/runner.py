@@ -196,9 +196,9 @@ def measure(
 
     def sample(tool_pid: int) -> Sample:
         return Sample(procstat.tree_cpu_seconds(tree),
-                      procstat.cpu_seconds(session.standin.pid).seconds,
+                      procstat.cpu_seconds(session.standin.pid),
                       procstat.tree_cpu_seconds([tool_pid]),
-                      procstat.cpu_seconds(os.getpid()).seconds,
+                      procstat.cpu_seconds(os.getpid()),
                       procstat.machine_busy_seconds())
 
     result = _load(session, scenario, target, warmup, seconds, sample,

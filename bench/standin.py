@@ -54,7 +54,6 @@ class ReplyTable:
     """Canned reply bytes per method, selected by the request bytes."""
 
     def __init__(self, catalog: MethodCatalog) -> None:
-        self._catalog = catalog
         self._exact: dict[str, dict[bytes, bytes]] = {m.path: {} for m in catalog}
         self._known: dict[str, list[tuple[Message, bytes]]] = {}
         self._default: dict[str, bytes] = {m.path: b"" for m in catalog}
