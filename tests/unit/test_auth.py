@@ -30,6 +30,7 @@ from opencue_gateway.auth import (
 )
 from opencue_gateway.errors import GatewayError
 from tests.conftest import SECRET, make_config, make_token
+from tests.sandbox.sandbox_support import FakeClock
 
 
 @pytest.fixture
@@ -152,17 +153,9 @@ async def test_authenticator_turns_rejections_into_401(checker):
     assert caught.value.headers["WWW-Authenticate"].startswith('Bearer realm="opencue-gateway", ')
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_verified_tokens_are_remembered_until_they_expire():
     """A verified token is not re-verified on the next call, only after exp (plus leeway)."""
-    clock = Clock(time.time())
+    clock = FakeClock(time.time())
     checker = JWTChecker([SECRET.encode()], leeway=30, clock=clock)
     token = make_token(exp=int(clock.now) + 60)
     claims = checker.requestAvatarId(BearerToken(token))

@@ -12,6 +12,7 @@ from opencue_gateway.cors import CorsPolicy
 from opencue_gateway.errors import GatewayError
 from opencue_gateway.ratelimit import RateLimiter
 from opencue_gateway.site import origin_form
+from tests.sandbox.sandbox_support import FakeClock
 
 SITE = "https://cueweb.example.com"
 
@@ -57,17 +58,9 @@ def test_preflight_needs_origin_and_requested_method():
     assert not CorsPolicy.is_preflight(b"POST", SITE, "POST")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_bucket_allows_the_burst_then_refuses_until_refilled():
     """A burst of B passes, the next waits 1/rate seconds, and the headers say so."""
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(rate=2, burst=3, clock=clock)
     assert [limiter.take("ann").allowed for _ in range(4)] == [True, True, True, False]
     refused = limiter.take("ann")
@@ -80,7 +73,7 @@ def test_bucket_allows_the_burst_then_refuses_until_refilled():
 
 def test_check_raises_429_with_headers():
     """An empty bucket is RESOURCE_EXHAUSTED (429, code 8) with Retry-After."""
-    limiter = RateLimiter(rate=1, burst=1, clock=Clock())
+    limiter = RateLimiter(rate=1, burst=1, clock=FakeClock(1000.0))
     limiter.check("ann")
     with pytest.raises(GatewayError) as caught:
         limiter.check("ann")
@@ -91,7 +84,7 @@ def test_check_raises_429_with_headers():
 
 def test_idle_buckets_are_forgotten_and_the_count_is_capped():
     """Refilled buckets are dropped; the number of buckets never exceeds the cap."""
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(rate=10, burst=10, clock=clock, max_buckets=100)
     for caller in range(1000):
         limiter.take(f"caller-{caller}")
