@@ -93,7 +93,7 @@ def _sides(target: Target) -> tuple[Job, Layer | None, Frame | None]:
 
 
 class Depends:
-    """Every depend of a farm, indexed by id and by the ids of both sides.
+    """Every depend of a farm, indexed by id and by the id of what it depends on.
 
     Callers hold ``Farm.lock``; ``new_id`` and ``now`` come from the farm.
     """
