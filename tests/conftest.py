@@ -34,10 +34,14 @@ def make_token(secret: str = SECRET, algorithm: str = "HS256", **claims: object)
 
 
 def make_config(sandbox: bool = False, **env: str | None) -> GatewayConfig:
-    """A loopback gateway configuration on a free port; overrides as env variables (None unsets)."""
+    """A loopback gateway configuration on a free port; overrides as env variables (None unsets).
+
+    Rate limiting is off unless a test turns it on: with the default 100/s a
+    test sending a few hundred calls passes or fails by how fast the machine is.
+    """
     base: dict[str, str | None] = {"JWT_SECRET": SECRET, "REST_PORT": "0",
                                    "REST_HOST": "127.0.0.1", "SHUTDOWN_GRACE": "5s",
-                                   "DRAIN_DELAY": "0s"}
+                                   "DRAIN_DELAY": "0s", "RATE_LIMIT_RPS": "0"}
     base.update(env)
     return load_config({k: v for k, v in base.items() if v is not None}, {}, sandbox=sandbox)
 

@@ -86,29 +86,32 @@ async def test_actual_response_names_origin_and_exposes_headers(start_gateway, c
 
 # -- rate limiting -----------------------------------------------------------------------------
 
+# A bucket refilling at one token per 1,000 s never refills during a test, however slow the
+# machine; refilling itself is unit-tested on a fake clock (tests/unit/test_edge_units.py).
+NO_REFILL = "0.001"
+
+
 @pytest_twisted.ensureDeferred
 async def test_bursts_beyond_the_limit_get_429(start_gateway, cuebot):
     """Past the burst a principal gets 429 (code 8) with Retry-After; others are unaffected."""
-    gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, RATE_LIMIT_RPS="1",
+    gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, RATE_LIMIT_RPS=NO_REFILL,
                             RATE_LIMIT_BURST="3")
     ann, bob = make_token(sub="ann"), make_token(sub="bob")
     statuses = [(await gateway.post(GET_SHOWS, token=ann)).status for _ in range(3)]
     refused = await gateway.post(GET_SHOWS, token=ann)
     assert statuses == [200, 200, 200]
     assert refused.status == 429 and refused.json()["code"] == 8
-    assert refused.header("retry-after") == "1"
+    assert refused.header("retry-after") == "1000"
     assert refused.header("ratelimit-limit") == "3"
     assert refused.header("ratelimit-remaining") == "0"
     assert (await gateway.post(GET_SHOWS, token=bob)).status == 200
-    await deferLater(reactor, 1.1, lambda: None)
-    assert (await gateway.post(GET_SHOWS, token=ann)).status == 200
-    assert len(cuebot.received) == 5
+    assert len(cuebot.received) == 4
 
 
 @pytest_twisted.ensureDeferred
 async def test_failed_logins_are_limited_per_address(start_gateway, cuebot):
     """Token guessing from one address hits 429 after the burst of 401s."""
-    gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, RATE_LIMIT_RPS="0.5",
+    gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, RATE_LIMIT_RPS=NO_REFILL,
                             RATE_LIMIT_BURST="2")
     statuses = [(await gateway.post(GET_SHOWS, token="guess")).status for _ in range(3)]
     assert statuses == [401, 401, 429]

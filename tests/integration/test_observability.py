@@ -59,7 +59,7 @@ async def test_rate_limited_and_forbidden_are_counted(start_gateway, cuebot, tmp
     """429s and 403s (by reason) are counted."""
     policy = tmp_path / "policy.toml"
     policy.write_text('[roles.viewer]\nallow = ["@readonly"]\n')
-    gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, RATE_LIMIT_RPS="1",
+    gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, RATE_LIMIT_RPS="0.001",
                             RATE_LIMIT_BURST="1", AUTH_POLICY_FILE=str(policy))
     token = make_token(role="viewer")
     assert (await gateway.post("/job.JobInterface/Kill", token=token)).status == 403
