@@ -25,13 +25,13 @@ from opencue_gateway.audit import AuditLog
 from opencue_gateway.auth import Authenticator, Principal
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.compression import MIN_BYTES, accepts_gzip, gzip_body
+from opencue_gateway.context import context_of
 from opencue_gateway.errors import INTERNAL_MESSAGE, GatewayError, write_error
 from opencue_gateway.fanin import FanIn
 from opencue_gateway.health import Probe
 from opencue_gateway.logs import logger
 from opencue_gateway.policy import Policy
 from opencue_gateway.ratelimit import RateLimiter
-from opencue_gateway.site import client_host
 from opencue_gateway.tracing import TRACE_HEADERS, OtelTracing
 from opencue_gateway.upstream import (
     CuebotClient,
@@ -134,12 +134,12 @@ class GatewayApp:
         if self._tracing is not None:
             self._start_trace(request)
         principal = await self._authenticate(request)
-        request.principal_sub = principal.sub
+        context_of(request).principal_sub = principal.sub
         page = self.private.get(request.path)
         if page is not None and is_get:
             return self._serve(request, page)
         method = self._catalog.resolve(request.path.decode("utf-8", "replace"))
-        request.rpc_label = method.path[1:]
+        context_of(request).rpc = method.path[1:]
         if method.read_only:
             return await self._forward(request, principal, method)
         return await self._audited(request, principal, method)
@@ -147,7 +147,7 @@ class GatewayApp:
     @staticmethod
     def _serve(request: IRequest, page: Page) -> bytes:
         """Write one of the gateway's pages with the status it chose."""
-        request.rpc_label = page.label
+        context_of(request).rpc = page.label
         status, body = page.render()
         request.setResponseCode(status)
         request.setHeader(b"Content-Type", page.content_type)
@@ -165,11 +165,12 @@ class GatewayApp:
         headers = {name.decode("latin-1").lower(): values[0].decode("latin-1")
                    for name, values in request.requestHeaders.getAllRawHeaders()
                    if name.lower() in TRACE_HEADERS}
+        context = context_of(request)
         span = self._tracing.start_request(
             f"{request.method.decode('latin-1')} {request.path.decode('latin-1')[:100]}", headers)
-        request.trace_span = span
+        context.trace_span = span
         request.notifyFinish().addBoth(
-            lambda _: self._tracing.end_request(span, request.code, request.rpc_label))
+            lambda _: self._tracing.end_request(span, request.code, context.rpc))
 
     async def _authenticate(self, request: IRequest) -> Principal:
         """Log in, counting the request against the caller's rate-limit bucket.
@@ -177,13 +178,13 @@ class GatewayApp:
         A failed login counts against the client address, so guessing tokens
         is throttled; a successful one against the principal's ``sub``.
         """
+        client = context_of(request).client
         try:
             principal = await self._authenticator.authenticate(request.getHeader(b"authorization"))
         except GatewayError:
-            self._rate_limit(request, f"addr:{client_host(request)}")
+            self._rate_limit(request, f"addr:{client}")
             raise
-        self._rate_limit(request, f"sub:{principal.sub}" if principal.sub
-                         else f"addr:{client_host(request)}")
+        self._rate_limit(request, f"sub:{principal.sub}" if principal.sub else f"addr:{client}")
         return principal
 
     def _rate_limit(self, request: IRequest, key: str) -> None:
@@ -209,7 +210,7 @@ class GatewayApp:
             raise
         finally:
             self._audit.record(principal, method, code, self._clock.seconds() - started,
-                               client_host(request))
+                               context_of(request).client)
 
     async def _forward(self, request: IRequest, principal: Principal, method: RpcMethod) -> bytes:
         """The steps after routing: authorize, check the verb, call Cuebot, write the reply."""
@@ -221,16 +222,17 @@ class GatewayApp:
                 headers={"Allow": "POST"},
                 http_status=405,
             )
+        context = context_of(request)
         # The Cuebot call must end before HTTP_TIMEOUT cuts the connection, so
         # that a slow Cuebot still gets a JSON 504 rather than a reset.
         timeout = min(self._cuebot.deadline(request.getHeader(b"grpc-timeout")),
-                      request.remaining_time())
+                      context.remaining(self._clock.seconds()))
         span, trace_context = None, None
         if self._tracing is not None:
-            span, trace_context = self._tracing.start_call(request.trace_span, method.path)
+            span, trace_context = self._tracing.start_call(context.trace_span, method.path)
         metadata = metadata_from_headers(
-            request.requestHeaders.getAllRawHeaders(), client_host(request), principal.sub,
-            request.request_id, trace_context,
+            request.requestHeaders.getAllRawHeaders(), context.client, principal.sub,
+            context.request_id, trace_context,
         )
         body = request.content.getvalue()
         gzip = accepts_gzip(request.getHeader(b"accept-encoding"))
@@ -254,7 +256,7 @@ class GatewayApp:
         finally:
             if span is not None:
                 self._tracing.end_call(span, code)
-        request.grpc_code = 0
+        context.grpc_code = 0
         return self._write_result(request, result)
 
     @staticmethod
@@ -281,8 +283,9 @@ class GatewayApp:
             error = GatewayError(
                 grpc.StatusCode.INTERNAL, INTERNAL_MESSAGE.format(incident=incident)
             )
-        request.grpc_code = error.code.value[0]
-        request.failure_kind = error.kind
+        context = context_of(request)
+        context.grpc_code = error.code.value[0]
+        context.failure = error.kind
         if request.startedWriting:
             # Half a response is already out; a second one would corrupt the stream.
             request.channel.transport.abortConnection()

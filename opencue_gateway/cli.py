@@ -2,7 +2,8 @@
 
 ``opencue-gateway openapi > openapi.json`` writes the API description for
 client generators; ``opencue-gateway token --sub ann --role dashboard``
-prints a token signed with the configured secret, for scripts and curl.
+prints a token signed with the configured secret, for scripts and curl;
+``opencue-gateway settings --format env`` prints every setting.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from opencue_gateway.auth import sign_token
 from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import ConfigError, config_from_process
 from opencue_gateway.openapi import openapi_json
+from opencue_gateway.settings_doc import env_example, markdown_tables
 
 
 def _openapi(arguments: argparse.Namespace) -> int:
@@ -26,8 +28,14 @@ def _openapi(arguments: argparse.Namespace) -> int:
 
 def _token(arguments: argparse.Namespace) -> int:
     """Print a token signed with JWT_SECRET / JWT_SECRET_FILE (or the sandbox secret)."""
-    config = config_from_process({}, sandbox=arguments.sandbox)
+    config = config_from_process({"enabled": "true"} if arguments.sandbox else {})
     print(sign_token(config, arguments.sub, arguments.role, arguments.ttl))
+    return 0
+
+
+def _settings(arguments: argparse.Namespace) -> int:
+    """Print every setting as the README's tables or as an environment file."""
+    sys.stdout.write(env_example() if arguments.format == "env" else markdown_tables())
     return 0
 
 
@@ -50,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--sandbox", action="store_true",
                        help="sign with the sandbox's development secret when none is set")
     token.set_defaults(run=_token)
+    settings = commands.add_parser("settings", help="print every setting with its default")
+    settings.add_argument("--format", choices=("markdown", "env"), default="markdown",
+                          help="the README's tables or an environment file (default markdown)")
+    settings.set_defaults(run=_settings)
     return parser
 
 

@@ -1,28 +1,55 @@
-"""The gateway's configuration: one table of settings, read from flags and the environment.
+"""The gateway's configuration: each setting declared once, read from flags and the environment.
 
-Every setting has an environment variable (the README's names) and a twistd
-flag; a flag wins over the variable, which wins over the default.  Values are
-validated once, at start-up, into a frozen :class:`GatewayConfig`; a bad value
-raises :class:`ConfigError` naming the variable and the accepted form, which
-the service turns into one line on stderr and a non-zero exit.  This is the
-only module that reads ``os.environ``.
+A setting is a field of :class:`GatewayConfig` (or of :class:`SandboxConfig`,
+the sandbox's own) declared with :func:`setting`: its environment variable,
+twistd flag, parser, default, help text and whether it is secret.  Everything
+else is derived from those declarations: the twistd options (service.py),
+``GET /config`` and the start-up line (:meth:`GatewayConfig.describe`), and
+the README's table and the environment file example (:mod:`.settings_doc`).
+
+A flag wins over the variable, which wins over the default.  Values are
+validated once, at start-up; a bad one raises :class:`ConfigError` naming the
+variable (or flag) and the accepted form, which the service turns into one
+line on stderr and a non-zero exit.  This is the only module that reads
+``os.environ``.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import socket
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from opencue_gateway.parsers import (
+    HMAC_ALGORITHMS,
+    float_parser,
+    int_parser,
+    parse_bool,
+    parse_duration,
+    parse_endpoint,
+    parse_hmac_algorithms,
+    parse_host,
+    parse_list,
+    parse_listen,
+    parse_log_format,
+    parse_log_level,
+    parse_port,
+    parse_positive_duration,
+    parse_rate,
+    parse_size,
+    parse_text,
+)
+
 SANDBOX_SECRET = b"default-secret-key"
-HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+# The sandbox's signing secret is public, so unless told otherwise it listens on loopback only.
+SANDBOX_HOST = "127.0.0.1"
 # RFC 7518 section 3.2: an HMAC key should be at least as long as the hash.
 MIN_SECRET_BYTES = 32
 REDACTED = "<redacted>"
+_SETTING = "setting"
 
 
 class ConfigError(Exception):
@@ -33,157 +60,10 @@ class ConfigError(Exception):
         self.variable = variable
 
 
-# --------------------------------------------------------------------------
-# Value parsers: each takes the raw text and returns the typed value or raises
-# ValueError with the accepted form.
-# --------------------------------------------------------------------------
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_SIZE = re.compile(r"(\d+)\s*(B|KiB|MiB|GiB|K|M|G)?\Z", re.IGNORECASE)
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "kib": 1024, "m": 1024**2, "mib": 1024**2,
-               "g": 1024**3, "gib": 1024**3}
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-_LOG_LEVELS = ("debug", "info", "warn", "error")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from Go-style durations: ``500ms``, ``30s``, ``5m``, ``1h``, ``1m30s``."""
-    compact = text.strip()
-    if compact == "0":
-        return 0.0
-    position, total = 0, 0.0
-    for match in _DURATION_PART.finditer(compact):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        position = match.end()
-    if position == 0 or position != len(compact):
-        raise ValueError("expected a duration like 500ms, 30s, 5m or 1h")
-    return total
-
-
-def parse_positive_duration(text: str) -> float:
-    """A duration that must be longer than zero (timeouts, intervals)."""
-    value = parse_duration(text)
-    if value <= 0:
-        raise ValueError("expected a duration longer than zero, like 500ms, 30s, 5m or 1h")
-    return value
-
-
-def parse_bool(text: str) -> bool:
-    """``true``/``false`` and the usual synonyms."""
-    lowered = text.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ValueError("expected true or false")
-
-
-def _int_parser(low: int, high: int) -> Callable[[str], int]:
-    """A parser for whole numbers in ``[low, high]``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise ValueError(f"expected a whole number from {low} to {high}") from None
-        if not low <= value <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}")
-        return value
-
-    return parse
-
-
-def parse_port(text: str) -> int:
-    """A TCP port; 0 asks the OS for a free one (tests, side-by-side runs), logged at start."""
-    return _int_parser(0, 65535)(text)
-
-
-def parse_size(text: str) -> int:
-    """Byte sizes: ``4194304``, ``512KiB``, ``4MiB``."""
-    match = _SIZE.match(text.strip())
-    if not match or int(match.group(1)) <= 0:
-        raise ValueError("expected a size in bytes like 4194304, 512KiB or 4MiB")
-    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
-
-
-def parse_endpoint(text: str) -> str:
-    """A gRPC target: ``host:port``, ``[v6]:port``, or a URI such as ``dns:///host:port``."""
-    target = text.strip()
-    if re.match(r"[a-z][a-z0-9+.-]*:", target) and not re.match(r"[^:/]+:\d+\Z", target):
-        return target
-    host, sep, port = target.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError("expected host:port, like cuebot:8443")
-    return target
-
-
-def parse_log_level(text: str) -> str:
-    """One of the README's levels; ``warning`` is accepted as ``warn``."""
-    lowered = text.strip().lower()
-    lowered = "warn" if lowered == "warning" else lowered
-    if lowered not in _LOG_LEVELS:
-        raise ValueError("expected one of " + ", ".join(_LOG_LEVELS))
-    return lowered
-
-
-def parse_log_format(text: str) -> str:
-    """text or json."""
-    lowered = text.strip().lower()
-    if lowered not in ("text", "json"):
-        raise ValueError("expected text or json")
-    return lowered
-
-
-def parse_host(text: str) -> str:
-    """An interface address to listen on."""
-    host = text.strip()
-    if not host or any(c.isspace() for c in host):
-        raise ValueError("expected an interface address like 0.0.0.0 or 127.0.0.1")
-    return host
-
-
-def parse_text(text: str) -> str:
-    """Free text, kept as given."""
-    return text
-
-
-def parse_list(text: str) -> tuple[str, ...]:
-    """A comma-separated list; blanks around items are dropped."""
-    return tuple(item.strip() for item in text.split(",") if item.strip())
-
-
-def parse_rate(text: str) -> float:
-    """Requests per second, 0 meaning no limit."""
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise ValueError("expected requests per second, like 100 or 0.5 (0 disables)") from None
-    if value < 0 or value != value or value == float("inf"):
-        raise ValueError("expected requests per second, like 100 or 0.5 (0 disables)")
-    return value
-
-
-def parse_hmac_algorithms(text: str) -> tuple[str, ...]:
-    """JWT algorithms to accept: HMAC only, because the gateway verifies with a shared secret."""
-    algorithms = tuple(a.upper() for a in parse_list(text))
-    if not algorithms or set(algorithms) - set(HMAC_ALGORITHMS):
-        raise ValueError("expected a comma-separated list of " + ", ".join(HMAC_ALGORITHMS))
-    return algorithms
-
-
-# --------------------------------------------------------------------------
-# The settings table
-# --------------------------------------------------------------------------
-
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """One configurable value: where it comes from, its default and how to read it."""
+    """One configurable value: where it comes from, its default, how to read and show it."""
 
-    attribute: str
     variable: str
     default: str | None
     parse: Callable[[str], Any]
@@ -192,168 +72,228 @@ class Setting:
     # An empty value is a value (an empty list: "none"), not a request for the default.
     # Where "none" means "deny", falling back to a permissive default would invert it.
     empty_is_value: bool = False
+    # A flag without a value (--sandbox); its variable takes true/false.
+    switch: bool = False
+    # The flag may be given several times; the variable is then comma-separated.
+    repeatable: bool = False
+    # The twistd flag, when it is not derived from the variable (GRPC_TIMEOUT -> grpc-timeout).
+    flag_name: str = ""
+    # A value the environment file example shows uncommented, as a starting point.
+    example: str | None = None
+    # The field this setting fills, set from the dataclass field.
+    attribute: str = ""
 
     @property
     def flag(self) -> str:
-        """The twistd flag: ``GRPC_TIMEOUT`` -> ``--grpc-timeout``."""
-        return self.variable.lower().replace("_", "-")
+        """The twistd flag without dashes: ``GRPC_TIMEOUT`` -> ``grpc-timeout``."""
+        return self.flag_name or self.variable.lower().replace("_", "-")
 
 
-SETTINGS: tuple[Setting, ...] = (
-    Setting("cuebot_endpoint", "CUEBOT_ENDPOINT", "localhost:8443", parse_endpoint,
-            "Cuebot gRPC address (host:port)"),
-    Setting("rest_port", "REST_PORT", "8448", parse_port, "HTTP port to listen on"),
-    Setting("rest_host", "REST_HOST", "0.0.0.0", parse_host,
-            "interface to listen on (0.0.0.0: all IPv4 interfaces)"),
-    Setting("jwt_secret", "JWT_SECRET", None, parse_text,
-            "HMAC secret that signs client tokens (required unless --sandbox)", secret=True),
-    Setting("jwt_secret_file", "JWT_SECRET_FILE", None, parse_text,
-            "file holding the JWT secret (Docker/Kubernetes secrets); surrounding "
-            "whitespace is stripped"),
-    Setting("jwt_previous_secrets", "JWT_PREVIOUS_SECRETS", None, parse_list,
-            "comma-separated former secrets still accepted while tokens rotate", secret=True),
-    Setting("jwt_algorithms", "JWT_ALGORITHMS", ",".join(HMAC_ALGORITHMS),
-            parse_hmac_algorithms, "accepted token algorithms (HMAC only)"),
-    Setting("jwt_issuer", "JWT_ISSUER", None, parse_text,
-            "when set, tokens must carry this iss claim"),
-    Setting("jwt_audience", "JWT_AUDIENCE", None, parse_list,
-            "when set, tokens must carry one of these aud values (comma-separated)"),
-    Setting("jwt_leeway", "JWT_LEEWAY", "30s", parse_duration,
-            "clock skew tolerated for the exp, nbf and iat claims"),
-    Setting("jwt_role_claim", "JWT_ROLE_CLAIM", "role", parse_text,
-            "the token claim that holds the caller's role"),
-    Setting("auth_policy_file", "AUTH_POLICY_FILE", None, parse_text,
-            "TOML or JSON file mapping roles to the methods they may call (default: all)"),
-    Setting("audit_log_file", "AUDIT_LOG_FILE", None, parse_text,
-            "file receiving the audit log of mutating calls as JSON lines "
-            "(default: the main log)"),
-    Setting("log_level", "LOG_LEVEL", "info", parse_log_level,
-            "debug, info, warn or error"),
-    Setting("log_format", "LOG_FORMAT", "text", parse_log_format,
-            "text (twistd's lines) or json (one JSON object per line on stdout)"),
-    Setting("metrics_require_auth", "METRICS_REQUIRE_AUTH", "false", parse_bool,
-            "require a token for GET /metrics"),
-    Setting("metrics_port", "METRICS_PORT", None, parse_port,
-            "serve /metrics on this port instead of the main listener"),
-    Setting("otel_exporter_otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", None, parse_text,
-            "OTLP/HTTP collector for OpenTelemetry spans (needs the otel extra)"),
-    Setting("otel_service_name", "OTEL_SERVICE_NAME", "opencue-gateway", parse_text,
-            "service.name of the spans"),
-    Setting("grpc_timeout", "GRPC_TIMEOUT", "30s", parse_positive_duration,
-            "deadline of each Cuebot call; a shorter Grpc-Timeout request header wins"),
-    Setting("max_concurrent_streams", "MAX_CONCURRENT_STREAMS", "100",
-            _int_parser(1, 10000), "Cuebot calls in flight at once (worker threads)"),
-    Setting("max_queued_requests", "MAX_QUEUED_REQUESTS", "500", _int_parser(0, 1000000),
-            "requests allowed to wait for a worker; beyond it requests get 503 at once"),
-    Setting("keepalive_time", "KEEPALIVE_TIME", "30s", parse_positive_duration,
-            "gRPC keepalive ping interval while calls are in flight"),
-    Setting("keepalive_timeout", "KEEPALIVE_TIMEOUT", "5s", parse_positive_duration,
-            "how long a keepalive ping may go unanswered before the connection is dropped"),
-    Setting("grpc_max_recv_msg_mb", "GRPC_MAX_RECV_MSG_MB", "256", _int_parser(1, 2047),
-            "largest Cuebot reply accepted, in MiB"),
-    Setting("max_request_bytes", "MAX_REQUEST_BYTES", "4MiB", parse_size,
-            "largest request body accepted; larger bodies get 413"),
-    Setting("strict_json", "STRICT_JSON", "false", parse_bool,
-            "reject unknown request fields and enum names with 400 instead of ignoring them"),
-    Setting("shutdown_grace", "SHUTDOWN_GRACE", "20s", parse_duration,
-            "on SIGTERM, how long in-flight calls may take to finish"),
-    Setting("drain_delay", "DRAIN_DELAY", "5s", parse_duration,
-            "on SIGTERM, how long /readyz fails while requests are still served, before the "
-            "listener closes (lets load balancers stop sending)"),
-    Setting("http_timeout", "HTTP_TIMEOUT", "60s", parse_positive_duration,
-            "the longest a request may take, from its first byte to the last byte of the answer"),
-    Setting("http_idle_timeout", "HTTP_IDLE_TIMEOUT", "60s", parse_positive_duration,
-            "idle keep-alive connections are closed after this long"),
-    Setting("tls_cert_file", "TLS_CERT_FILE", None, parse_text,
-            "PEM certificate (chain) for HTTPS; with TLS_KEY_FILE the listener speaks HTTPS"),
-    Setting("tls_key_file", "TLS_KEY_FILE", None, parse_text, "PEM private key for HTTPS"),
-    Setting("cuebot_tls", "CUEBOT_TLS", "false", parse_bool,
-            "talk TLS to Cuebot (implied by CUEBOT_TLS_CA_FILE)"),
-    Setting("cuebot_tls_ca_file", "CUEBOT_TLS_CA_FILE", None, parse_text,
-            "CA certificate(s) that sign Cuebot's certificate (default: the system's)"),
-    Setting("cuebot_tls_cert_file", "CUEBOT_TLS_CERT_FILE", None, parse_text,
-            "client certificate for Cuebot (mutual TLS)"),
-    Setting("cuebot_tls_key_file", "CUEBOT_TLS_KEY_FILE", None, parse_text,
-            "client key for Cuebot (mutual TLS)"),
-    Setting("cuebot_tls_server_name", "CUEBOT_TLS_SERVER_NAME", None, parse_text,
-            "name to verify in Cuebot's certificate when it differs from the endpoint's host"),
-    Setting("cors_origins", "CORS_ORIGINS", "*", parse_list,
-            "origins allowed to call from browsers, comma-separated (* for any, empty: "
-            "CORS off)", empty_is_value=True),
-    Setting("cors_headers", "CORS_HEADERS", "*", parse_list,
-            "request headers browsers may send, comma-separated (* echoes what is asked; "
-            "Authorization and Content-Type always)", empty_is_value=True),
-    Setting("cors_max_age", "CORS_MAX_AGE", "10m", parse_duration,
-            "how long browsers may cache a preflight answer"),
-    Setting("rate_limit_rps", "RATE_LIMIT_RPS", "100", parse_rate,
-            "requests per second per principal (per client address for failed logins); 0: off"),
-    Setting("rate_limit_burst", "RATE_LIMIT_BURST", None, _int_parser(1, 1_000_000),
-            "requests allowed in a burst (default: twice RATE_LIMIT_RPS)"),
-    Setting("health_endpoints", "HEALTH_ENDPOINTS", "true", parse_bool,
-            "serve GET /healthz and /readyz without authentication"),
-    Setting("workers", "WORKERS", "1", _int_parser(1, 64),
-            "gateway processes serving the port (one per core)"),
-    Setting("fan_in", "FAN_IN", "true", parse_bool,
-            "identical concurrent reads share one Cuebot call (never older than the request)"),
-    Setting("read_cache_ttl", "READ_CACHE_TTL", "0", parse_duration,
-            "reuse read answers for this long (0: off; answers may then be this old)"),
-)
+def setting(variable: str, default: str | None, parse: Callable[[str], Any], help: str,
+            **options: Any) -> Any:
+    """Declare a configuration field: a dataclass field carrying its :class:`Setting`."""
+    return field(metadata={_SETTING: Setting(variable, default, parse, help, **options)})
 
-_BY_ATTRIBUTE = {s.attribute: s for s in SETTINGS}
+
+def _settings_of(cls: type) -> tuple[Setting, ...]:
+    """The settings declared on a config dataclass, each knowing its field name."""
+    return tuple(replace(f.metadata[_SETTING], attribute=f.name)
+                 for f in fields(cls) if _SETTING in f.metadata)
+
+
+_count = int_parser(0, 1_000_000)
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxConfig:
+    """The embedded sandbox Cuebot (``--sandbox``): farm size, randomness, simulation."""
+
+    enabled: bool = setting(
+        "SANDBOX", "false", parse_bool,
+        "run an in-memory sandbox Cuebot inside the gateway and use it (no OpenCue needed; the "
+        "JWT secret defaults to default-secret-key, REST_HOST to 127.0.0.1)",
+        switch=True, flag_name="sandbox")
+    simulate: bool = setting(
+        "SANDBOX_SIMULATE", "false", parse_bool,
+        "sandbox: advance time (dispatch, run and finish frames)", switch=True,
+        flag_name="simulate")
+    shows: int | None = setting(
+        "SANDBOX_SHOWS", None, _count, "sandbox: generate a farm with this many shows (default 1 "
+        "when another size is given; none: the README's seed farm)", flag_name="shows")
+    jobs_per_show: int | None = setting(
+        "SANDBOX_JOBS_PER_SHOW", None, _count, "sandbox: generated farm's jobs per show "
+        "(default 10)", flag_name="jobs-per-show")
+    layers_per_job: int | None = setting(
+        "SANDBOX_LAYERS_PER_JOB", None, _count, "sandbox: generated farm's layers per job "
+        "(default 3)", flag_name="layers-per-job")
+    frames_per_layer: int | None = setting(
+        "SANDBOX_FRAMES_PER_LAYER", None, _count, "sandbox: generated farm's frames per layer "
+        "(default 100)", flag_name="frames-per-layer")
+    hosts: int | None = setting(
+        "SANDBOX_HOSTS", None, _count, "sandbox: generated farm's render hosts (default 10)",
+        flag_name="hosts")
+    seed: int = setting(
+        "SANDBOX_SEED", "0", int_parser(0, 2**32 - 1),
+        "sandbox: makes the generated farm and the simulation reproducible", flag_name="seed")
+    tick_seconds: float = setting(
+        "SANDBOX_TICK_SECONDS", "1", float_parser(0.001, 3600, "seconds"),
+        "sandbox: simulated seconds per tick", flag_name="tick-seconds")
+    speed: float = setting(
+        "SANDBOX_SPEED", "1", float_parser(0.001, 1_000_000, "a factor"),
+        "sandbox: simulated seconds per real second", flag_name="speed")
+    failure_rate: float = setting(
+        "SANDBOX_FAILURE_RATE", "0.05", float_parser(0, 1, "a share"),
+        "sandbox: share of simulated frames that fail", flag_name="failure-rate")
+
+    def server_options(self) -> dict[str, Any]:
+        """Keyword arguments of the sandbox factory: the sizes given, and the run options."""
+        sizes = {name: getattr(self, name) for name in SANDBOX_SIZES
+                 if getattr(self, name) is not None}
+        return {"sizes": sizes, "seed": self.seed, "simulate": self.simulate,
+                "tick_seconds": self.tick_seconds, "speed": self.speed,
+                "failure_rate": self.failure_rate}
+
+
+SANDBOX_SIZES = ("shows", "jobs_per_show", "layers_per_job", "frames_per_layer", "hosts")
 
 
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     """The validated configuration of one gateway process."""
 
-    cuebot_endpoint: str
-    rest_port: int
-    rest_host: str
-    jwt_secret: bytes
-    jwt_previous_secrets: tuple[bytes, ...]
-    jwt_algorithms: tuple[str, ...]
-    jwt_issuer: str | None
-    jwt_audience: tuple[str, ...] | None
-    jwt_leeway: float
-    jwt_role_claim: str
-    log_format: str
-    metrics_require_auth: bool
-    metrics_port: int | None
-    otel_exporter_otlp_endpoint: str | None
-    otel_service_name: str
-    auth_policy_file: str | None
-    audit_log_file: str | None
-    log_level: str
-    grpc_timeout: float
-    max_concurrent_streams: int
-    max_queued_requests: int
-    keepalive_time: float
-    keepalive_timeout: float
-    grpc_max_recv_msg_mb: int
-    max_request_bytes: int
-    strict_json: bool
-    shutdown_grace: float
-    drain_delay: float
-    http_timeout: float
-    http_idle_timeout: float
-    tls_cert_file: str | None
-    tls_key_file: str | None
-    cuebot_tls: bool
-    cuebot_tls_ca_file: str | None
-    cuebot_tls_cert_file: str | None
-    cuebot_tls_key_file: str | None
-    cuebot_tls_server_name: str | None
-    cors_origins: tuple[str, ...]
-    cors_headers: tuple[str, ...]
-    cors_max_age: float
-    rate_limit_rps: float
-    rate_limit_burst: int | None
-    health_endpoints: bool
-    workers: int
-    fan_in: bool
-    read_cache_ttl: float
-    sandbox: bool = False
-    jwt_secret_file: str | None = None
+    cuebot_endpoint: str = setting(
+        "CUEBOT_ENDPOINT", "localhost:8443", parse_endpoint, "Cuebot gRPC address (host:port)",
+        example="cuebot:8443")
+    listen: tuple[str, ...] = setting(
+        "LISTEN", None, parse_listen,
+        "where to serve HTTP: Twisted endpoint strings, comma-separated (tcp:8448, "
+        "tcp6:8448, unix:/run/opencue-gateway.sock, ssl:..., systemd:domain=INET:index=0); "
+        "default: REST_HOST and REST_PORT", repeatable=True)
+    rest_port: int = setting("REST_PORT", "8448", parse_port,
+                             "HTTP port (0: any free port, logged)", example="8448")
+    rest_host: str = setting(
+        "REST_HOST", "0.0.0.0", parse_host,
+        "interface to listen on (127.0.0.1 with --sandbox unless set)", example="0.0.0.0")
+    jwt_secret: bytes = setting(
+        "JWT_SECRET", None, parse_text,
+        "HMAC secret that signs client tokens (required unless --sandbox); prefer "
+        "JWT_SECRET_FILE", secret=True)
+    jwt_secret_file: str | None = setting(
+        "JWT_SECRET_FILE", None, parse_text,
+        "file holding the secret (Docker/Kubernetes secrets); whitespace stripped; re-read on "
+        "SIGHUP", example="/etc/opencue-gateway/jwt-secret")
+    jwt_previous_secrets: tuple[bytes, ...] = setting(
+        "JWT_PREVIOUS_SECRETS", None, parse_list,
+        "comma-separated former secrets, still accepted while tokens rotate", secret=True)
+    jwt_algorithms: tuple[str, ...] = setting(
+        "JWT_ALGORITHMS", ",".join(HMAC_ALGORITHMS), parse_hmac_algorithms,
+        "accepted token algorithms (HMAC only)")
+    jwt_issuer: str | None = setting("JWT_ISSUER", None, parse_text,
+                                     "when set, tokens must carry this `iss`")
+    jwt_audience: tuple[str, ...] | None = setting(
+        "JWT_AUDIENCE", None, parse_list,
+        "when set, tokens must carry one of these `aud` values (comma-separated); when unset "
+        "`aud` is ignored")
+    jwt_leeway: float = setting("JWT_LEEWAY", "30s", parse_duration,
+                                "clock skew tolerated for `exp`, `nbf`, `iat`")
+    jwt_role_claim: str = setting("JWT_ROLE_CLAIM", "role", parse_text,
+                                  "the claim holding the caller's role")
+    auth_policy_file: str | None = setting(
+        "AUTH_POLICY_FILE", None, parse_text,
+        "TOML or JSON file mapping roles to methods (see Security); re-read on SIGHUP")
+    audit_log_file: str | None = setting(
+        "AUDIT_LOG_FILE", None, parse_text,
+        "also write the audit log of mutating calls to this file, as JSON lines")
+    log_level: str = setting("LOG_LEVEL", "info", parse_log_level,
+                             "`debug`, `info`, `warn` or `error` (the audit log is never silenced)")
+    log_format: str = setting(
+        "LOG_FORMAT", "text", parse_log_format,
+        "`text` (twistd's lines) or `json` (one JSON object per line on stdout)")
+    metrics_require_auth: bool = setting("METRICS_REQUIRE_AUTH", "false", parse_bool,
+                                         "require a token for `GET /metrics`")
+    metrics_port: int | None = setting(
+        "METRICS_PORT", None, parse_port,
+        "serve `/metrics` on this port (on `REST_HOST`) instead of the main listener")
+    otel_exporter_otlp_endpoint: str | None = setting(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", None, parse_text,
+        "OTLP/HTTP collector for OpenTelemetry spans (needs the `otel` extra)")
+    otel_service_name: str = setting("OTEL_SERVICE_NAME", "opencue-gateway", parse_text,
+                                     "`service.name` of the spans")
+    grpc_timeout: float = setting("GRPC_TIMEOUT", "30s", parse_positive_duration,
+                                  "deadline of each Cuebot call")
+    max_concurrent_streams: int = setting(
+        "MAX_CONCURRENT_STREAMS", "100", int_parser(1, 10000),
+        "Cuebot calls in flight at once (worker threads)")
+    max_queued_requests: int = setting(
+        "MAX_QUEUED_REQUESTS", "500", int_parser(0, 1000000),
+        "requests allowed to wait for a worker; beyond, 503")
+    keepalive_time: float = setting("KEEPALIVE_TIME", "30s", parse_positive_duration,
+                                    "keepalive ping interval while calls are in flight")
+    keepalive_timeout: float = setting(
+        "KEEPALIVE_TIMEOUT", "5s", parse_positive_duration,
+        "unanswered ping time before the connection is dropped")
+    grpc_max_recv_msg_mb: int = setting("GRPC_MAX_RECV_MSG_MB", "256", int_parser(1, 2047),
+                                        "largest Cuebot reply, MiB")
+    max_request_bytes: int = setting("MAX_REQUEST_BYTES", "4MiB", parse_size,
+                                     "largest request body; beyond, 413")
+    strict_json: bool = setting("STRICT_JSON", "false", parse_bool,
+                                "reject unknown request fields and enum names with 400")
+    shutdown_grace: float = setting("SHUTDOWN_GRACE", "20s", parse_duration,
+                                    "on SIGTERM, how long in-flight calls may take to finish")
+    drain_delay: float = setting(
+        "DRAIN_DELAY", "5s", parse_duration,
+        "on SIGTERM, how long `/readyz` fails while requests are still served, before the "
+        "listener closes")
+    http_timeout: float = setting(
+        "HTTP_TIMEOUT", "60s", parse_positive_duration,
+        "the longest a request may take, first byte in to last byte out (408 while arriving, "
+        "504 while processing)")
+    http_idle_timeout: float = setting("HTTP_IDLE_TIMEOUT", "60s", parse_positive_duration,
+                                       "idle keep-alive connections are closed after this")
+    tls_cert_file: str | None = setting(
+        "TLS_CERT_FILE", None, parse_text,
+        "PEM certificate (chain): with `TLS_KEY_FILE`, the listeners speak HTTPS")
+    tls_key_file: str | None = setting("TLS_KEY_FILE", None, parse_text,
+                                       "PEM private key (unencrypted)")
+    cuebot_tls: bool = setting("CUEBOT_TLS", "false", parse_bool,
+                               "talk TLS to Cuebot, trusting the system's CAs")
+    cuebot_tls_ca_file: str | None = setting(
+        "CUEBOT_TLS_CA_FILE", None, parse_text,
+        "CA that signs Cuebot's certificate (implies `CUEBOT_TLS`)")
+    cuebot_tls_cert_file: str | None = setting(
+        "CUEBOT_TLS_CERT_FILE", None, parse_text, "client certificate for mutual TLS with Cuebot")
+    cuebot_tls_key_file: str | None = setting("CUEBOT_TLS_KEY_FILE", None, parse_text,
+                                              "client key for mutual TLS with Cuebot")
+    cuebot_tls_server_name: str | None = setting(
+        "CUEBOT_TLS_SERVER_NAME", None, parse_text,
+        "name to verify in Cuebot's certificate, when it differs from the endpoint's host")
+    cors_origins: tuple[str, ...] = setting(
+        "CORS_ORIGINS", "*", parse_list,
+        "origins allowed to call from browsers, comma-separated; empty disables CORS",
+        empty_is_value=True)
+    cors_headers: tuple[str, ...] = setting(
+        "CORS_HEADERS", "*", parse_list,
+        "request headers browsers may send (`*` echoes what is asked; `Authorization` and "
+        "`Content-Type` always, so empty allows only those)", empty_is_value=True)
+    cors_max_age: float = setting("CORS_MAX_AGE", "10m", parse_duration,
+                                  "how long browsers may cache a preflight")
+    rate_limit_rps: float = setting(
+        "RATE_LIMIT_RPS", "100", parse_rate,
+        "requests per second per principal (per address for failed logins); `0` disables")
+    rate_limit_burst: int = setting(
+        "RATE_LIMIT_BURST", None, int_parser(1, 1_000_000),
+        "requests allowed in a burst (default: twice `RATE_LIMIT_RPS`)")
+    health_endpoints: bool = setting("HEALTH_ENDPOINTS", "true", parse_bool,
+                                     "serve `GET /healthz` and `GET /readyz` without a token")
+    workers: int = setting("WORKERS", "1", int_parser(1, 64),
+                           "gateway processes serving the port; set it to the number of cores")
+    fan_in: bool = setting(
+        "FAN_IN", "true", parse_bool,
+        "identical concurrent reads share one Cuebot call (never older than the request)")
+    read_cache_ttl: float = setting(
+        "READ_CACHE_TTL", "0", parse_duration,
+        "reuse read answers for this long (`0`: off; answers may then be this old)")
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     @property
     def rest_family(self) -> socket.AddressFamily:
@@ -368,53 +308,85 @@ class GatewayConfig:
         )
 
     def describe(self) -> dict[str, Any]:
-        """The effective configuration for the start-up log, with every secret redacted."""
+        """The effective configuration for the start-up log and GET /config, secrets redacted."""
         described: dict[str, Any] = {}
-        for item in fields(self):
-            setting = _BY_ATTRIBUTE.get(item.name)
-            value = getattr(self, item.name)
-            name = setting.variable if setting else item.name.upper()
-            described[name] = REDACTED if setting and setting.secret else value
+        for owner, settings in ((self, GATEWAY_SETTINGS), (self.sandbox, SANDBOX_SETTINGS)):
+            for item in settings:
+                value = getattr(owner, item.attribute)
+                described[item.variable] = REDACTED if item.secret else value
         return described
 
 
-def load_config(
-    environ: Mapping[str, str],
-    flags: Mapping[str, str | None],
-    sandbox: bool = False,
-) -> GatewayConfig:
+GATEWAY_SETTINGS = _settings_of(GatewayConfig)
+SANDBOX_SETTINGS = _settings_of(SandboxConfig)
+SETTINGS = GATEWAY_SETTINGS + SANDBOX_SETTINGS
+# Flags are looked up by attribute, so no two settings may share one.
+assert len({s.attribute for s in SETTINGS}) == len(SETTINGS)
+
+
+def _read_values(settings: tuple[Setting, ...], environ: Mapping[str, str],
+                 flags: Mapping[str, str | None]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Parse each setting from its flag, else its variable, else its default.
+
+    Returns the values by attribute, and for the settings that were given
+    (not defaulted) the flag or variable that gave them.
+    """
+    values: dict[str, Any] = {}
+    given: dict[str, str] = {}
+    for item in settings:
+        source, raw = f"--{item.flag}", flags.get(item.attribute)
+        if raw is None:
+            source, raw = item.variable, environ.get(item.variable)
+        # An empty value means "the default" where there is one (REST_PORT= in an env file).
+        if raw is None or (raw == "" and item.default is not None and not item.empty_is_value):
+            raw = item.default
+        else:
+            given[item.attribute] = source
+        if raw is None:
+            values[item.attribute] = None
+            continue
+        try:
+            values[item.attribute] = item.parse(raw)
+        except ValueError as error:
+            shown = REDACTED if item.secret else repr(raw)
+            raise ConfigError(source, f"{error}, got {shown}") from None
+    return values, given
+
+
+def _sandbox_config(environ: Mapping[str, str], flags: Mapping[str, str | None]) -> SandboxConfig:
+    """The sandbox's settings; any of them given without --sandbox is a mistake worth naming."""
+    values, given = _read_values(SANDBOX_SETTINGS, environ, flags)
+    stray = [source for attribute, source in given.items() if attribute != "enabled"]
+    if stray and not values["enabled"]:
+        raise ConfigError(stray[0], "only applies with --sandbox")
+    return SandboxConfig(**values)
+
+
+def load_config(environ: Mapping[str, str], flags: Mapping[str, str | None]) -> GatewayConfig:
     """Build the configuration from flags (by attribute name) over environment variables.
 
     In sandbox mode the JWT secret may be omitted: the README's development
     default ``default-secret-key`` applies, which is only acceptable because
-    the sandbox holds no real farm.
+    the sandbox holds no real farm; for the same reason it listens on
+    loopback unless REST_HOST (or LISTEN) says otherwise.
     """
-    values: dict[str, Any] = {}
-    for setting in SETTINGS:
-        source, raw = f"--{setting.flag}", flags.get(setting.attribute)
-        if raw is None:
-            source, raw = setting.variable, environ.get(setting.variable)
-        if raw is None or (raw == "" and setting.default is not None
-                           and not setting.empty_is_value):
-            raw = setting.default
-        if raw is None:
-            values[setting.attribute] = None
-            continue
-        try:
-            values[setting.attribute] = setting.parse(raw)
-        except ValueError as error:
-            shown = REDACTED if setting.secret else repr(raw)
-            raise ConfigError(source, f"{error}, got {shown}") from None
-    values["jwt_secret"] = _load_secret(values.pop("jwt_secret"), values["jwt_secret_file"],
-                                        sandbox)
+    sandbox = _sandbox_config(environ, flags)
+    values, given = _read_values(GATEWAY_SETTINGS, environ, flags)
+    values["jwt_secret"] = _load_secret(values["jwt_secret"], values["jwt_secret_file"],
+                                        sandbox.enabled)
     values["jwt_previous_secrets"] = tuple(
-        s.encode("utf-8") for s in values["jwt_previous_secrets"] or ()
-    )
+        s.encode("utf-8") for s in values["jwt_previous_secrets"] or ())
+    values["listen"] = values["listen"] or ()
+    if sandbox.enabled and "rest_host" not in given:
+        values["rest_host"] = SANDBOX_HOST
     if (values["tls_cert_file"] is None) != (values["tls_key_file"] is None):
         raise ConfigError("TLS_CERT_FILE", "set TLS_CERT_FILE and TLS_KEY_FILE together")
     if values["workers"] > 1 and values["metrics_port"] is not None:
         raise ConfigError("METRICS_PORT", "cannot be combined with WORKERS > 1 (each worker "
                           "would need the port); scrape /metrics on the main port")
+    if values["workers"] > 1 and values["listen"]:
+        raise ConfigError("LISTEN", "cannot be combined with WORKERS > 1: the supervisor binds "
+                          "REST_HOST:REST_PORT for its workers")
     if values["rate_limit_burst"] is None:
         values["rate_limit_burst"] = max(1, round(2 * values["rate_limit_rps"]))
     return GatewayConfig(sandbox=sandbox, **values)
@@ -422,7 +394,7 @@ def load_config(
 
 def reload_secret(config: GatewayConfig) -> bytes:
     """Read JWT_SECRET_FILE again (SIGHUP), with the same checks as at start-up."""
-    return _load_secret(None, config.jwt_secret_file, config.sandbox)
+    return _load_secret(None, config.jwt_secret_file, config.sandbox.enabled)
 
 
 def short_secrets(config: GatewayConfig) -> list[str]:
@@ -457,23 +429,26 @@ def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool) -> 
     return secret.encode("utf-8")
 
 
-def config_from_process(flags: Mapping[str, str | None], sandbox: bool = False) -> GatewayConfig:
+def config_from_process(flags: Mapping[str, str | None]) -> GatewayConfig:
     """The configuration of this process: its flags over its environment."""
-    return load_config(os.environ, flags, sandbox=sandbox)
+    return load_config(os.environ, flags)
 
 
-def worker_environment(
-    flags: Mapping[str, str | None], overrides: Mapping[str, str]
-) -> dict[str, str]:
-    """The environment of a worker process: this process's, with its flags as variables.
+def process_environment(flags: Mapping[str, str | None], overrides: Mapping[str, str],
+                        drop: Collection[str] = ()) -> dict[str, str]:
+    """This process's environment with its flags turned into the variables they stand for.
 
-    Workers read their configuration from the environment alone, so every
-    flag given to the supervisor becomes the variable it stands for.
+    A worker process (WORKERS > 1) reads its configuration from the
+    environment alone, so every flag given to the supervisor is passed on
+    this way; ``overrides`` are what the supervisor sets for its workers and
+    ``drop`` the variables they must not see.
     """
     environment = dict(os.environ)
-    for setting in SETTINGS:
-        value = flags.get(setting.attribute)
+    for item in SETTINGS:
+        value = flags.get(item.attribute)
         if value is not None:
-            environment[setting.variable] = value
+            environment[item.variable] = value
     environment.update(overrides)
+    for variable in drop:
+        environment.pop(variable, None)
     return environment

@@ -62,7 +62,7 @@ class _StateCollector(Collector):
 class Metrics:
     """The gateway's metrics and the exposition of them."""
 
-    def __init__(self, state: GatewayState) -> None:
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "opencue_gateway_requests", "HTTP requests answered, by RPC and HTTP status.",
@@ -98,8 +98,15 @@ class Metrics:
             "opencue_gateway_cached_reads",
             "Reads answered from the READ_CACHE_TTL cache, by RPC.",
             ["rpc"], registry=self.registry)
-        self.registry.register(_StateCollector(state))
         self._children: dict[tuple[str, int], tuple[Any, Any, Any, Any]] = {}
+
+    def watch(self, state: GatewayState) -> None:
+        """Report the gateway's live state (pool queue, channel) at every scrape."""
+        self.registry.register(_StateCollector(state))
+
+    def count_shared(self, rpc: str, kind: str) -> None:
+        """Count a read answered by a shared call ("joined") or the read cache ("cached")."""
+        (self.joined if kind == "joined" else self.cached).labels(rpc).inc()
 
     def observe_request(self, rpc: str, status: int, seconds: float, bytes_in: int,
                         bytes_out: int) -> None:

@@ -15,7 +15,8 @@
 - Draining: the site counts requests in progress and open connections, so a
   graceful stop can wait for answers and then close idle connections.
 - Observation: when a request is over (answered, refused or abandoned), the
-  site builds one :class:`RequestRecord` for the access log and metrics.
+  site builds one :class:`RequestRecord` for the access log and metrics from
+  the request's :class:`~opencue_gateway.context.RequestContext`.
 """
 
 from __future__ import annotations
@@ -30,15 +31,16 @@ import grpc
 from twisted.internet.interfaces import IDelayedCall
 from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel
-from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 from twisted.web.server import Request, Site
 
 from opencue_gateway.accesslog import RequestRecord
+from opencue_gateway.context import RequestContext, context_of
 from opencue_gateway.cors import CorsPolicy
 from opencue_gateway.errors import GatewayError, raw_error_response, write_error
-from opencue_gateway.metrics import UNKNOWN
+from opencue_gateway.http_channel import GatewayChannel
 from opencue_gateway.tracing import valid_traceparent
+from opencue_gateway.twisted_private import request_line
 
 REQUEST_ID_HEADER = b"X-Request-Id"
 # nginx's status for "the client went away before the answer".
@@ -81,37 +83,29 @@ class ErrorResource(Resource):
 
 
 class GatewayRequest(Request):
-    """A request that enforces the site's limits while it arrives, and carries an id."""
+    """A request that enforces the site's limits while it arrives."""
 
     _received = 0
     _refused = False
     _timed_out = False
-    _cors_origin: str | None = None
-    # Filled in by the app as it learns them, for the access log and metrics.
-    principal_sub = ""
-    rpc_label = UNKNOWN
-    grpc_code: int | None = None
-    failure_kind = ""
+    _lost = False
 
     def __init__(self, channel: HTTPChannel, *args: Any, **kwargs: Any) -> None:
         super().__init__(channel, *args, **kwargs)
-        self.request_id = ""
         # Twisted drops ``self.channel`` when a request finishes; the site is
         # still needed then (to report the request), so keep it.
         self.gateway_site: GatewaySite = channel.site
         site = self.gateway_site
+        self._context = context_of(self)
         self.started_at = site.reactor.seconds()
+        self._context.deadline = self.started_at + site.limits.request_timeout
+        # A Unix socket's peer has no host: the access log then shows "-".
+        self._context.client = getattr(self.getClientAddress(), "host", None)
         self._request_line = (b"-", b"-")
-        self._deadline: IDelayedCall | None = site.reactor.callLater(
+        self._timer: IDelayedCall | None = site.reactor.callLater(
             site.limits.request_timeout, self._expire
         )
         self.notifyFinish().addBoth(self._over)
-
-    def remaining_time(self) -> float:
-        """Seconds left of HTTP_TIMEOUT, so the Cuebot call can end before the request must."""
-        if self._deadline is None or not self._deadline.active():
-            return 0.0
-        return max(0.0, self._deadline.getTime() - self.gateway_site.reactor.seconds())
 
     def gotLength(self, length: int | None) -> None:
         """Refuse a declared body over the limit before any of it is read."""
@@ -141,8 +135,8 @@ class GatewayRequest(Request):
 
     def process(self) -> None:
         """Give the request its id, answer CORS preflights, then let the resource render."""
-        self.request_id = self._pick_request_id()
-        self.setHeader(REQUEST_ID_HEADER, self.request_id)
+        self._context.request_id = self._pick_request_id()
+        self.setHeader(REQUEST_ID_HEADER, self._context.request_id)
         cors = self.gateway_site.cors
         if cors is not None:
             origin = self._header_text(b"origin")
@@ -150,7 +144,7 @@ class GatewayRequest(Request):
                                  self._header_text(b"access-control-request-method")):
                 self._answer_preflight(cors, origin)
                 return
-            self._cors_origin = origin
+            self._context.cors_origin = origin
             for name, value in cors.response_headers(origin):
                 self.setHeader(name, value)
         super().process()
@@ -162,14 +156,19 @@ class GatewayRequest(Request):
         """
         if self._timed_out:
             return
-        cors = self.gateway_site.cors
-        if not self.startedWriting and cors is not None and self._cors_origin:
+        cors, origin = self.gateway_site.cors, self._context.cors_origin
+        if not self.startedWriting and cors is not None and origin:
             names = [n.decode("latin-1") for n, _ in self.responseHeaders.getAllRawHeaders()]
             metadata = [name for name in names if _METADATA_HEADER.match(name)]
             if metadata:
-                for name, value in cors.response_headers(self._cors_origin, metadata):
+                for name, value in cors.response_headers(origin, metadata):
                     self.setHeader(name, value)
         super().write(data)
+
+    def connectionLost(self, reason: Failure) -> None:
+        """Remember that the client went away (the answer, if any, was not delivered)."""
+        self._lost = True
+        super().connectionLost(reason)
 
     def _answer_preflight(self, cors: CorsPolicy, origin: str | None) -> None:
         """204 with the preflight headers (none for a disallowed origin), no body, no login."""
@@ -212,8 +211,8 @@ class GatewayRequest(Request):
         processed (the route's own answer, when it comes, is then dropped);
         a connection whose answer is half written is aborted.
         """
-        self._deadline = None
-        if self.finished or self._disconnected:
+        self._timer = None
+        if self.finished or self._lost:
             return
         if self.startedWriting:
             self.channel.transport.abortConnection()
@@ -239,51 +238,46 @@ class GatewayRequest(Request):
         an allowed origin, the CORS headers: a browser can read why it was
         refused, and the access log line names the id.
         """
-        self._request_line = (getattr(self.channel, "_command", b"-") or b"-",
-                              getattr(self.channel, "_path", b"-") or b"-")
-        self.request_id = self._pick_request_id()
-        headers = [(REQUEST_ID_HEADER.decode("ascii"), self.request_id)]
+        self._request_line = request_line(self.channel)
+        self._context.request_id = self._pick_request_id()
+        headers = [(REQUEST_ID_HEADER.decode("ascii"), self._context.request_id)]
         cors = self.gateway_site.cors
         if cors is not None:
             headers += cors.response_headers(self._header_text(b"origin"))
         rendered, response = raw_error_response(error, headers)
         self.code = rendered.status
-        self.grpc_code = rendered.grpc_code
+        self._context.grpc_code = rendered.grpc_code
         self.sentLength = len(rendered.body)
         self.channel.transport.write(response)
         self.channel.loseConnection()
 
     def _over(self, result: object) -> None:
         """The request is over (answered or disconnected): no timeout, and tell the observer."""
-        if self._deadline is not None and self._deadline.active():
-            self._deadline.cancel()
-        self._deadline = None
-        self.gateway_site.request_over(self, answered=not self._disconnected or self._refused)
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+        self.gateway_site.request_over(self, answered=not self._lost or self._refused)
 
     def record(self, answered: bool) -> RequestRecord:
         """What the access log and the metrics need to know about this request."""
+        context: RequestContext = self._context
         command = self.method or self._request_line[0]
         path = self.path or self._request_line[1]
         return RequestRecord(
-            client=client_host(self),
-            principal=self.principal_sub,
+            client=context.client,
+            principal=context.principal_sub,
             http_method=command.decode("latin-1"),
             path=path.split(b"?", 1)[0].decode("latin-1")[:200],
-            rpc=self.rpc_label,
+            rpc=context.rpc,
             status=self.code if answered else CLIENT_CLOSED,
-            grpc_code=self.grpc_code,
+            grpc_code=context.grpc_code,
             duration_ms=round((self.gateway_site.reactor.seconds() - self.started_at) * 1000, 3),
             bytes_in=self._received,
             bytes_out=self.sentLength,
-            request_id=self.request_id,
+            request_id=context.request_id,
             traceparent=valid_traceparent(self._header_text(b"traceparent")),
-            failure=self.failure_kind,
+            failure=context.failure,
         )
-
-
-def client_host(request: IRequest) -> str | None:
-    """The peer's address (the proxy's, behind one; X-Forwarded-For carries the rest)."""
-    return getattr(request.getClientAddress(), "host", None)
 
 
 def origin_form(target: bytes) -> bytes:
@@ -298,51 +292,6 @@ def origin_form(target: bytes) -> bytes:
     start = min((i for i in (rest.find(b"/"), rest.find(b"?")) if i >= 0), default=len(rest))
     tail = rest[start:]
     return tail if tail.startswith(b"/") else b"/" + tail
-
-
-class GatewayChannel(HTTPChannel):
-    """An HTTP connection that its site can find again to close it during a drain.
-
-    It also answers requests that Twisted cannot parse in the gateway's JSON
-    error shape; Twisted's own answer is a bare status line, or for an
-    over-long line no answer at all.
-    """
-
-    def connectionMade(self) -> None:
-        """Register with the site."""
-        super().connectionMade()
-        self.site.channels.add(self)
-
-    def connectionLost(self, reason: Failure) -> None:
-        """Unregister from the site."""
-        self.site.channels.discard(self)
-        super().connectionLost(reason)
-
-    def _respondToBadRequestAndDisconnect(self) -> None:
-        """Twisted's one hook for every request it cannot parse (the name is Twisted's)."""
-        self._refuse(GatewayError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "malformed HTTP request: invalid request line, header or body framing "
-            f"(Content-Length, Transfer-Encoding), or headers over {self.totalHeadersSize} "
-            f"bytes or {self.maxHeaders} lines",
-        ))
-
-    def lineLengthExceeded(self, line: bytes) -> None:
-        """A request line (414) or header line (431) longer than Twisted's limit."""
-        if self._receivedHeaderSize == 0:
-            what, status = "the request line (method and URL)", 414
-        else:
-            what, status = "a header line", 431
-        self._refuse(GatewayError(
-            grpc.StatusCode.RESOURCE_EXHAUSTED,
-            f"{what} is longer than {self.MAX_LENGTH} bytes", http_status=status,
-        ))
-
-    def _refuse(self, error: GatewayError) -> None:
-        """Answer ``error`` and close: the connection's state is past recovery."""
-        _, response = raw_error_response(error)
-        self.transport.write(response)
-        self.loseConnection()
 
 
 class GatewaySite(Site):

@@ -24,7 +24,6 @@ from twisted.python.threadpool import ThreadPool
 
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.compression import maybe_gzip
-from opencue_gateway.config import GatewayConfig
 from opencue_gateway.errors import GatewayError
 from opencue_gateway.tracing import TRACE_HEADERS, valid_traceparent
 from opencue_gateway.transcode import Transcoder, bytes_json, decode_base64
@@ -53,32 +52,6 @@ _TRANSPORT_FAILURE = re.compile(
     r"name resolution",
     re.IGNORECASE,
 )
-
-
-def channel_options(config: GatewayConfig) -> list[tuple[str, Any]]:
-    """gRPC channel arguments for talking to Cuebot.
-
-    Keepalive: Cuebot is a grpc-java server with default settings, which
-    tolerates a ping at most every 5 minutes and hangs up (GOAWAY
-    "too_many_pings") after more than 2 early pings without data in between.
-    So the gateway never pings an idle connection and sends at most 2 pings
-    between data frames; pings then only watch connections that have calls
-    in flight, at KEEPALIVE_TIME intervals, and Cuebot never counts a third
-    strike.  Reconnect backoff is capped at 5 s so the gateway notices a
-    restarted Cuebot quickly instead of waiting up to grpc's default 120 s.
-    """
-    return [
-        ("grpc.max_receive_message_length", config.grpc_max_recv_msg_mb * 1024 * 1024),
-        ("grpc.max_send_message_length", -1),
-        ("grpc.keepalive_time_ms", int(config.keepalive_time * 1000)),
-        ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout * 1000)),
-        ("grpc.keepalive_permit_without_calls", 0),
-        ("grpc.http2.max_pings_without_data", 2),
-        ("grpc.initial_reconnect_backoff_ms", 500),
-        ("grpc.min_reconnect_backoff_ms", 500),
-        ("grpc.max_reconnect_backoff_ms", 5000),
-        ("grpc.primary_user_agent", "opencue-gateway"),
-    ]
 
 
 def parse_grpc_timeout(value: bytes) -> float:

@@ -2,25 +2,27 @@
 
 One Python process serves requests on one core (the GIL).  With WORKERS=N the
 twistd process becomes a supervisor: it binds the listening sockets, starts N
-worker processes that adopt them (Twisted's ``adoptStreamPort``), restarts a
-worker that dies, forwards SIGHUP, and on SIGTERM asks every worker to drain
-and waits for all of them before it exits 0.
+worker processes, restarts a worker that dies, forwards SIGHUP, and on
+SIGTERM asks every worker to drain and waits for all of them before it exits 0.
+
+A worker is a plain ``twistd -n --pidfile= opencue-gateway`` handed its
+socket the way systemd's socket activation hands one over: as descriptor 3,
+with LISTEN_FDS=1 and LISTEN_PID set to the worker's own pid (the shell that
+starts it sets that, then replaces itself with twistd), so the worker listens
+on ``systemd:domain=INET:index=0`` like any socket-activated gateway.
 
 Each worker gets its own socket, all bound to the one port with SO_REUSEPORT,
 so the kernel deals connections out evenly (by a hash of their addresses), as
 Envoy and nginx do for their workers.  One socket shared by every worker would
-let whichever worker woke first accept a whole burst of connections (a
-browser's or wrk's) and keep them, while the other workers idle.  The
-supervisor keeps every socket open, so a restarted worker takes over the
-connections that queued for its predecessor.
+let whichever worker woke first accept a whole burst of connections and keep
+them, while the other workers idle.  The supervisor keeps every socket open,
+so a restarted worker takes over the connections that queued for its
+predecessor, until a stop begins.
 
-A worker's stdin is a pipe from the supervisor.  However the supervisor ends
-(SIGKILL, the OOM killer, a crash), the kernel closes that pipe, and a worker
-that reads end-of-file drains and exits as on SIGTERM: no orphan keeps serving
-the port with nobody to stop it.
-
-In sandbox mode the supervisor runs the one sandbox Cuebot, so every worker
-sees the same farm.
+A worker's stdin is a pipe from the supervisor (``--supervised``).  However the
+supervisor ends (SIGKILL, the OOM killer, a crash), the kernel closes that
+pipe, and a worker that reads end-of-file drains and exits as on SIGTERM: no
+orphan keeps serving the port with nobody to stop it.
 
 Each worker is a full gateway with its own metrics and rate-limit buckets:
 a scrape of /metrics shows the worker that answered it.
@@ -30,16 +32,17 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, DeferredList, inlineCallbacks
 from twisted.internet.error import ProcessExitedAlready
 from twisted.internet.protocol import ProcessProtocol, Protocol, connectionDone
+from twisted.internet.stdio import StandardIO
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
@@ -48,10 +51,30 @@ from opencue_gateway.logs import logger
 
 log = logger(__name__)
 
+# Where a worker finds its socket (systemd's first inherited descriptor).
 LISTEN_FD = 3
+WORKER_LISTEN = "systemd:domain={domain}:index=0"
 RESTART_DELAY = 1.0
 # A stop waits for the workers' own drain, plus this margin, then kills them.
 STOP_MARGIN = 10.0
+# Sets LISTEN_PID to the pid twistd will have, then becomes twistd (as systemd does
+# between fork and exec).
+_SHELL = 'LISTEN_PID=$$ exec "$@"'
+
+
+def twistd_command() -> list[str]:
+    """How to run this installation's twistd: its script beside the interpreter, if any."""
+    script = Path(sys.executable).with_name("twistd")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from twisted.scripts.twistd import run; run()"]
+
+
+def worker_overrides(config: GatewayConfig) -> dict[str, str]:
+    """What a worker's environment says beyond the supervisor's: one worker, the socket."""
+    domain = "INET6" if config.rest_family == socket.AF_INET6 else "INET"
+    return {"WORKERS": "1", "LISTEN": WORKER_LISTEN.format(domain=domain),
+            "LISTEN_FDS": "1", "LISTEN_FDNAMES": "gateway"}
 
 
 class _Worker(ProcessProtocol):
@@ -68,46 +91,27 @@ class _Worker(ProcessProtocol):
         self._supervisor.worker_ended(self, reason)
 
 
-class SupervisorWatch(Protocol):
-    """Read by a worker on its stdin: the end of the pipe is the end of its supervisor."""
-
-    def __init__(self, reactor: Any) -> None:
-        self._reactor = reactor
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        """The supervisor is gone: drain and stop, as SIGTERM would.
-
-        A worker's own shutdown closes the pipe too, once its reactor has
-        stopped running; that is no news.
-        """
-        if self._reactor.running:
-            log.error("the supervisor has exited; draining and stopping")
-            self._reactor.stop()
-
-
 class WorkerSupervisor(Service):
     """Binds the sockets, runs and restarts the workers, and stops them together."""
 
-    def __init__(
-        self, config: GatewayConfig, reactor: Any, child_env: Mapping[str, str],
-        sandbox: Any | None = None,
-    ) -> None:
+    def __init__(self, config: GatewayConfig, reactor: Any, environment: Mapping[str, str],
+                 endpoint: Callable[[], str]) -> None:
         self.config = config
         self._reactor = reactor
-        self._child_env = dict(child_env)
-        self._sandbox = sandbox
+        self._environment = dict(environment)
+        self._endpoint = endpoint
         self._sockets: list[socket.socket] = []
         self.workers: dict[int, _Worker] = {}
         self._stopping = False
 
     def privilegedStartService(self) -> None:
         """Bind the workers' sockets now, so a port in use stops start-up with one line."""
+        super().privilegedStartService()
         port = self.config.rest_port
         for _ in range(self.config.workers):
             self._sockets.append(self._bind(port))
             # REST_PORT=0: the first socket picks the port, the others join it.
             port = self.port
-        super().privilegedStartService()
 
     def _bind(self, port: int) -> socket.socket:
         """One listening socket of the SO_REUSEPORT group on ``port``."""
@@ -139,30 +143,28 @@ class WorkerSupervisor(Service):
         return self._sockets[0].getsockname()[1]
 
     def startService(self) -> None:
-        """Start the sandbox (if any) and the workers."""
+        """Start the workers (the sandbox, if any, runs already)."""
         if not self._sockets:
             self.privilegedStartService()
         super().startService()
-        if self._sandbox is not None:
-            self._sandbox.start()
-            self._child_env["CUEBOT_ENDPOINT"] = self._sandbox.address
+        self._environment["CUEBOT_ENDPOINT"] = self._endpoint()
         for index in range(self.config.workers):
             self._spawn(index)
         log.info(
             "opencue-gateway supervising {count} workers on http://{host}:{port}, "
             "Cuebot at {endpoint}",
             count=self.config.workers, host=self.config.rest_host, port=self.port,
-            endpoint=self._child_env.get("CUEBOT_ENDPOINT", self.config.cuebot_endpoint),
+            endpoint=self._environment["CUEBOT_ENDPOINT"],
         )
 
     def _spawn(self, index: int) -> None:
-        """Start worker ``index`` with its listening socket as its fd 3."""
+        """Start worker ``index``: twistd with its listening socket as descriptor 3."""
         worker = _Worker(self, index)
         self.workers[index] = worker
+        argv = ["/bin/sh", "-c", _SHELL, "sh", *twistd_command(),
+                "-n", "--pidfile=", "opencue-gateway", "--supervised"]
         self._reactor.spawnProcess(
-            worker, sys.executable,
-            [sys.executable, "-m", "opencue_gateway.workers", str(index)],
-            env=self._child_env,
+            worker, argv[0], argv, env=self._environment,
             childFDs={0: "w", 1: 1, 2: 2, LISTEN_FD: self._sockets[index].fileno()},
         )
 
@@ -193,6 +195,7 @@ class WorkerSupervisor(Service):
     @inlineCallbacks
     def stopService(self) -> Any:
         """Drain every worker (SIGTERM), kill stragglers after the grace, then close up."""
+        super().stopService()
         self._stopping = True
         log.info("stopping: draining {count} workers", count=len(self.workers))
         self.signal_workers("TERM")
@@ -205,50 +208,34 @@ class WorkerSupervisor(Service):
         self.signal_workers("KILL")
         yield ended
         self._close_sockets()
-        if self._sandbox is not None:
-            self._sandbox.stop(grace=0)
-        yield super().stopService()
-        log.info("stopped")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """A worker: a full gateway serving the listening socket inherited as fd 3."""
-    # Imported here: service.py imports this module for the supervisor.
-    from twisted.internet import reactor
-    from twisted.internet.stdio import StandardIO
-    from twisted.logger import globalLogBeginner, textFileLogObserver
+class _SupervisorPipe(Protocol):
+    """A worker's stdin: its end is the end of the supervisor."""
 
-    from opencue_gateway.config import ConfigError, config_from_process
-    from opencue_gateway.logs import JsonLinesObserver
-    from opencue_gateway.service import GatewayService, install_signal_handlers
+    def __init__(self, reactor: Any) -> None:
+        self._reactor = reactor
 
-    try:
-        config = config_from_process({})
-        service = GatewayService(config, reactor, listen_fd=LISTEN_FD)
-    except ConfigError as error:
-        print(f"opencue-gateway worker: {error}", file=sys.stderr)
-        return 1
-    observer = (JsonLinesObserver(sys.stdout.buffer) if config.log_format == "json"
-                else textFileLogObserver(sys.stdout))
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
-    service.privilegedStartService()
-    service.startService()
-    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
-    reactor.callWhenRunning(install_signal_handlers, reactor, service)
-    # Nothing is written back; the writing side is /dev/null so that when the watch
-    # ends, closing it cannot close the log on stdout.
-    StandardIO(SupervisorWatch(reactor), stdout=os.open(os.devnull, os.O_WRONLY),
-               reactor=reactor)
-    reactor.run(installSignalHandlers=True)
-    return 0
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        """The supervisor is gone: drain and stop, as SIGTERM would.
+
+        A worker's own shutdown closes the pipe too, once its reactor has
+        stopped running; that is no news.
+        """
+        if self._reactor.running:
+            log.error("the supervisor has exited; draining and stopping")
+            self._reactor.stop()
 
 
-def _ignore_sigint_in_workers() -> None:
-    """Ctrl-C reaches the whole process group; the supervisor decides, the workers wait for
-    its SIGTERM so that they drain in step."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+class SupervisorWatch(Service):
+    """In a worker (``--supervised``): stop when the pipe from the supervisor closes."""
 
+    def __init__(self, reactor: Any) -> None:
+        self._reactor = reactor
 
-if __name__ == "__main__":
-    _ignore_sigint_in_workers()
-    sys.exit(main())
+    def startService(self) -> None:
+        """Watch stdin.  Nothing is written back; the writing side is /dev/null so that
+        closing the watch cannot close the log on stdout."""
+        super().startService()
+        StandardIO(_SupervisorPipe(self._reactor), stdout=os.open(os.devnull, os.O_WRONLY),
+                   reactor=self._reactor)

@@ -17,7 +17,8 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import GatewayConfig, load_config
-from opencue_gateway.service import GatewayService
+from opencue_gateway.process import GatewayProcess
+from opencue_gateway.service import gateway_tree
 from tests.cuebot_double import CuebotDouble
 
 SECRET = "test-secret-that-is-long-enough-for-hs512-0123456789abcdef-0123456789"
@@ -42,8 +43,10 @@ def make_config(sandbox: bool = False, **env: str | None) -> GatewayConfig:
     base: dict[str, str | None] = {"JWT_SECRET": SECRET, "REST_PORT": "0",
                                    "REST_HOST": "127.0.0.1", "SHUTDOWN_GRACE": "5s",
                                    "DRAIN_DELAY": "0s", "RATE_LIMIT_RPS": "0"}
+    if sandbox:
+        base["SANDBOX"] = "true"
     base.update(env)
-    return load_config({k: v for k, v in base.items() if v is not None}, {}, sandbox=sandbox)
+    return load_config({k: v for k, v in base.items() if v is not None}, {})
 
 
 @pytest.fixture(scope="session")
@@ -78,11 +81,23 @@ class Response:
 
 @dataclass
 class Gateway:
-    """A running gateway service and how to talk to it."""
+    """A running gateway process (its service tree) and how to talk to it."""
 
-    service: GatewayService | None
+    process: GatewayProcess | None
     url: str
     _http: HTTPClient
+
+    @property
+    def port(self) -> int:
+        """The port of its first listener."""
+        assert self.process is not None
+        return self.process.listeners[0].port.getHost().port
+
+    @property
+    def farm(self):
+        """The embedded sandbox's farm (sandbox mode), for setting up a test."""
+        assert self.process is not None
+        return self.process.sandbox.server.farm
 
     async def request(
         self, method: str, path: str, body: bytes | str | None = b"{}",
@@ -134,19 +149,21 @@ def captured_logs() -> Iterator[list[dict]]:
 
 
 @pytest.fixture
-def start_gateway(http: HTTPClient) -> Iterator[Callable[..., Gateway]]:
+def start_gateway(http: HTTPClient, catalog: MethodCatalog) -> Iterator[Callable[..., Gateway]]:
     """Start gateways on 127.0.0.1 (env-style overrides as keywords); all stop at teardown."""
-    started: list[GatewayService] = []
+    started: list[GatewayProcess] = []
 
     def start(sandbox: bool = False, **env: str | None) -> Gateway:
-        service = GatewayService(make_config(sandbox, **env), reactor)
-        service.startService()
-        started.append(service)
-        return Gateway(service, f"http://127.0.0.1:{service.port.getHost().port}", http)
+        process = gateway_tree(make_config(sandbox, **env), reactor, catalog=catalog)
+        process.startService()
+        started.append(process)
+        gateway = Gateway(process, "", http)
+        gateway.url = f"http://127.0.0.1:{gateway.port}"
+        return gateway
 
     yield start
-    for service in started:
-        pytest_twisted.blockon(service.stopService())
+    for process in started:
+        pytest_twisted.blockon(process.stopService())
 
 
 @pytest.fixture

@@ -467,7 +467,7 @@ async def test_every_cueweb_call_answers_as_cuebot_would(start_gateway):
     sandbox_gateway = start_gateway(sandbox=True, RATE_LIMIT_RPS="0")
     calls = _calls()
     assert {call.path for call in calls} == CUEWEB_ENDPOINTS
-    farm = sandbox_gateway.service.sandbox.farm
+    farm = sandbox_gateway.farm
     context: dict[str, Any] = {}
     problems = []
     for call in calls:

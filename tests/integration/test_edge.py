@@ -28,7 +28,7 @@ from twisted.web.client import (
 from twisted.web.http_headers import Headers
 
 from opencue_gateway.config import ConfigError
-from opencue_gateway.service import GatewayService
+from opencue_gateway.service import gateway_tree
 from opencue_gateway.upstream import REQUEST_ID_KEY
 from tests.certs import make_ca, make_leaf
 from tests.conftest import Gateway, make_config, make_token
@@ -133,20 +133,20 @@ async def test_https_listener(tmp_path, cuebot):
     """With TLS_CERT_FILE/TLS_KEY_FILE the gateway speaks HTTPS, verifiable with the CA."""
     ca, ca_key = make_ca(tmp_path)
     leaf = make_leaf(tmp_path, ca, ca_key)
-    service = GatewayService(make_config(CUEBOT_ENDPOINT=cuebot.address,
-                                         TLS_CERT_FILE=str(leaf.cert),
-                                         TLS_KEY_FILE=str(leaf.key)), reactor)
-    service.startService()
+    process = gateway_tree(make_config(CUEBOT_ENDPOINT=cuebot.address,
+                                       TLS_CERT_FILE=str(leaf.cert),
+                                       TLS_KEY_FILE=str(leaf.key)), reactor)
+    process.startService()
     pool = HTTPConnectionPool(reactor, persistent=False)
     try:
         trust = Certificate.loadPEM(ca.cert.read_bytes())
         agent = Agent(reactor, contextFactory=BrowserLikePolicyForHTTPS(trustRoot=trust),
                       pool=pool)
-        gateway = Gateway(service, f"https://127.0.0.1:{service.port.getHost().port}",
-                          HTTPClient(agent))
+        gateway = Gateway(process, "", HTTPClient(agent))
+        gateway.url = f"https://127.0.0.1:{gateway.port}"
         assert (await gateway.post(GET_SHOWS)).status == 200
     finally:
-        await service.stopService()
+        await process.stopService()
         await pool.closeCachedConnections()
 
 
@@ -158,8 +158,8 @@ def test_expired_certificate_stops_start_up(tmp_path, cuebot):
     leaf = make_leaf(tmp_path, ca, ca_key, not_before=datetime.timedelta(days=-10),
                      not_after=datetime.timedelta(days=-1))
     with pytest.raises(ConfigError, match="expired"):
-        GatewayService(make_config(TLS_CERT_FILE=str(leaf.cert), TLS_KEY_FILE=str(leaf.key)),
-                       reactor)
+        gateway_tree(make_config(TLS_CERT_FILE=str(leaf.cert), TLS_KEY_FILE=str(leaf.key)),
+                     reactor)
 
 
 @pytest.mark.parametrize("mutual", [False, True])
@@ -204,7 +204,7 @@ def _send_half_a_body(port: int) -> tuple[bytes, float]:
 async def test_client_stalling_mid_body_is_cut_off(start_gateway, cuebot):
     """A body that stops arriving gets 408 (JSON) at HTTP_TIMEOUT and the connection closes."""
     gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, HTTP_TIMEOUT="1s")
-    received, elapsed = await deferToThread(_send_half_a_body, gateway.service.port.getHost().port)
+    received, elapsed = await deferToThread(_send_half_a_body, gateway.port)
     head, _, body = received.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 408")
     assert json.loads(body)["code"] == 4
@@ -227,7 +227,7 @@ def _idle_connection_lifetime(port: int) -> float:
 async def test_idle_keepalive_connections_are_closed(start_gateway, cuebot):
     """An idle keep-alive connection is closed after HTTP_IDLE_TIMEOUT."""
     gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, HTTP_IDLE_TIMEOUT="1s")
-    lifetime = await deferToThread(_idle_connection_lifetime, gateway.service.port.getHost().port)
+    lifetime = await deferToThread(_idle_connection_lifetime, gateway.port)
     assert 0.5 < lifetime < 4
 
 
@@ -303,7 +303,7 @@ async def test_config_view_names_the_sandbox_cuebot_it_really_calls(sandbox_gate
     response = await sandbox_gateway.request("GET", "/config", None, token=make_token())
     assert response.status == 200, response.body
     config = response.json()
-    assert config["CUEBOT_ENDPOINT"] == sandbox_gateway.service.sandbox.address
+    assert config["CUEBOT_ENDPOINT"] == sandbox_gateway.process.sandbox.server.address
     assert config["CUEBOT_ENDPOINT"].startswith("127.0.0.1:")
 
 

@@ -201,7 +201,7 @@ async def test_non_utf8_url_is_a_json_400(gateway):
 
 @pytest_twisted.ensureDeferred
 async def test_non_utf8_host_header_is_a_json_400_naming_the_host(gateway):
-    port = gateway.service.port.getHost().port
+    port = gateway.port
     status_line, _, body = await deferToThread(
         _exchange, port, b"POST /show.ShowInterface/GetShows HTTP/1.1\r\nHost: \xff\xfe\r\n"
                          b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
@@ -241,7 +241,7 @@ POST = b"POST /show.ShowInterface/GetShows HTTP/1.1\r\nHost: x\r\n"
 async def test_requests_twisted_cannot_parse_get_json_errors(gateway, request_bytes, status,
                                                              code, words):
     """Twisted's own answers (a bare status line, or none) become the JSON error shape."""
-    port = gateway.service.port.getHost().port
+    port = gateway.port
     status_line, headers, body = await deferToThread(_exchange, port, request_bytes)
     assert status_line.startswith(f"HTTP/1.1 {status} "), status_line
     assert headers["content-type"] == "application/json"
@@ -254,7 +254,7 @@ async def test_requests_twisted_cannot_parse_get_json_errors(gateway, request_by
 @pytest_twisted.ensureDeferred
 async def test_absolute_form_request_targets_are_routed(gateway, cuebot):
     """``POST http://host/pkg.Svc/Method`` (what proxy-configured clients send) is served."""
-    port = gateway.service.port.getHost().port
+    port = gateway.port
     request = (f"POST http://127.0.0.1:{port}/show.ShowInterface/GetShows HTTP/1.1\r\n"
                f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {make_token()}\r\n"
                "Content-Length: 2\r\nConnection: close\r\n\r\n{}").encode()

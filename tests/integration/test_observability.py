@@ -180,7 +180,7 @@ async def test_spans_continue_the_client_trace(start_gateway, cuebot, collector)
     gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, OTEL_EXPORTER_OTLP_ENDPOINT=url)
     assert (await gateway.post(GET_SHOWS, headers={"traceparent": TRACEPARENT})).status == 200
     forwarded = cuebot.last().metadata["traceparent"]
-    gateway.service.tracing.shutdown()
+    gateway.process.gateway.tracing.shutdown()
     deadline = time.monotonic() + 10
     while not received and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -64,7 +64,7 @@ def _assert_consistent(farm: Farm) -> None:
 @pytest_twisted.ensureDeferred
 async def test_retrying_a_dead_frame_moves_it_from_dead_to_waiting(sandbox_gateway):
     """Through the gateway, Retry on a DEAD frame moves it from dead to waiting at every level."""
-    farm = sandbox_gateway.service.sandbox.farm
+    farm = sandbox_gateway.farm
     await _post(sandbox_gateway, "/job.JobInterface/SetMaxRetries",
                 {"job": JOB, "max_retries": 1})
     with farm.lock:
@@ -98,7 +98,7 @@ async def test_search_criteria_and_paging_in_json(sandbox_gateway):
 @pytest_twisted.ensureDeferred
 async def test_simulated_farm_reads_consistently_through_the_gateway(sandbox_gateway):
     """After simulated ticks, frames have succeeded and the gateway's stats add up."""
-    farm = sandbox_gateway.service.sandbox.farm
+    farm = sandbox_gateway.farm
     await _post(sandbox_gateway, "/job.JobInterface/LaunchSpecAndWait", {"spec": SPEC})
     Simulator(farm, seed=4, tick_seconds=60, failure_rate=0.1).step(15)
     reply = await _post(sandbox_gateway, "/job.JobInterface/GetJobs",
@@ -121,7 +121,7 @@ async def test_concurrent_mutations_never_corrupt_the_farm(start_gateway):
     """Hundreds of simultaneous mutations, while the farm simulates, leave it consistent."""
     # One client sends everything at once: lift the per-client rate limit.
     sandbox_gateway = start_gateway(sandbox=True, RATE_LIMIT_RPS="0")
-    farm = sandbox_gateway.service.sandbox.farm
+    farm = sandbox_gateway.farm
     await _post(sandbox_gateway, "/job.JobInterface/LaunchSpecAndWait", {"spec": SPEC})
     simulator = Simulator(farm, seed=2, tick_seconds=30, speed=3000)
     simulator.start()

@@ -224,7 +224,7 @@ async def test_rotation_accepts_old_and_new_then_only_new(start_gateway, cuebot,
     assert (await after.post(GET_SHOWS, token=make_token(secret=old))).status == 401
     newest = "newest-secret-" + "x" * 32
     secret_file.write_text(newest)
-    rotating.service.reload()
+    rotating.process.reload()
     assert (await rotating.post(GET_SHOWS, token=make_token(secret=newest))).status == 200
     assert (await rotating.post(GET_SHOWS, token=make_token(secret=new))).status == 401
 

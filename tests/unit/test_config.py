@@ -85,7 +85,7 @@ def test_secret_is_required_outside_the_sandbox():
 
 def test_sandbox_defaults_the_secret():
     """The sandbox uses the README's development secret when none is given."""
-    assert load_config({}, {}, sandbox=True).jwt_secret == SANDBOX_SECRET
+    assert load_config({"SANDBOX": "true"}, {}).jwt_secret == SANDBOX_SECRET
 
 
 def test_empty_secret_is_refused():
@@ -127,10 +127,14 @@ def test_describe_redacts_secrets():
 
 
 def test_every_setting_has_a_flag_and_help():
-    """Every variable has a twistd flag and a help text."""
+    """Every gateway variable's flag is its name in lower case; sandbox flags are short."""
     for setting in SETTINGS:
-        assert setting.flag == setting.variable.lower().replace("_", "-")
         assert setting.help
+        if setting.variable.startswith("SANDBOX"):
+            assert not setting.flag.startswith("sandbox-")
+        else:
+            assert setting.flag == setting.variable.lower().replace("_", "-")
+    assert len({s.flag for s in SETTINGS}) == len(SETTINGS)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
@@ -181,9 +185,9 @@ def test_metrics_port_and_workers_do_not_mix():
 
 def test_worker_environment_turns_flags_into_variables():
     """A worker gets the supervisor's environment plus its flags as variables."""
-    from opencue_gateway.config import worker_environment
+    from opencue_gateway.config import process_environment
 
-    environment = worker_environment({"grpc_timeout": "5s", "rest_port": None}, {"WORKERS": "1"})
+    environment = process_environment({"grpc_timeout": "5s", "rest_port": None}, {"WORKERS": "1"})
     assert environment["GRPC_TIMEOUT"] == "5s" and environment["WORKERS"] == "1"
     assert "REST_PORT" not in environment or environment["REST_PORT"] == os.environ["REST_PORT"]
 

@@ -1,4 +1,4 @@
-"""The README stays current: its configuration table lists every setting with its default."""
+"""The README stays current: settings tables, CI command, sandbox methods."""
 
 from __future__ import annotations
 
@@ -6,41 +6,29 @@ import re
 from pathlib import Path
 
 from opencue_gateway.config import SETTINGS
+from opencue_gateway.settings_doc import env_example, markdown_tables
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ENV_EXAMPLE = README.parent / "etc" / "opencue-gateway.env.example"
 
 
-def config_table() -> dict[str, str]:
-    """Variable -> default column of the README's configuration table."""
-    rows = re.findall(r"^\| `([A-Z_]+)` \| ([^|]+) \|", README.read_text(), re.MULTILINE)
-    return {name: default.strip() for name, default in rows}
+def test_the_readme_holds_the_generated_settings_tables():
+    """The README's configuration tables are exactly `opencue-gateway settings`' output."""
+    assert markdown_tables() in README.read_text()
 
 
-def test_every_setting_is_documented_with_its_default():
-    """Each variable of config.SETTINGS has a row whose default matches the code."""
-    table = config_table()
+def test_the_env_example_is_the_generated_one():
+    """etc/opencue-gateway.env.example is exactly `opencue-gateway settings --format env`."""
+    assert ENV_EXAMPLE.read_text() == env_example()
+
+
+def test_every_setting_appears_in_both():
+    """Each declared setting has a README row and an env example line at its default."""
+    readme = README.read_text()
+    example = ENV_EXAMPLE.read_text()
     for setting in SETTINGS:
-        assert setting.variable in table, setting.variable
-        if setting.default is not None:
-            assert table[setting.variable] == f"`{setting.default}`", setting.variable
-
-
-def test_no_row_documents_a_setting_that_does_not_exist():
-    """The table has no stale rows."""
-    known = {s.variable for s in SETTINGS}
-    assert set(config_table()) <= known
-
-
-def test_the_env_example_lists_every_setting_once_with_its_default():
-    """etc/opencue-gateway.env.example: each variable set or shown commented at its default."""
-    lines = re.findall(r"^#?([A-Z][A-Z0-9_]+)=(.*)$", ENV_EXAMPLE.read_text(), re.MULTILINE)
-    names = [name for name, _ in lines]
-    assert sorted(names) == sorted(s.variable for s in SETTINGS)
-    shown = dict(lines)
-    for setting in SETTINGS:
-        if f"#{setting.variable}=" in ENV_EXAMPLE.read_text():
-            assert shown[setting.variable] == (setting.default or ""), setting.variable
+        assert f"| `{setting.variable}` |" in readme, setting.variable
+        assert re.search(rf"^#?{setting.variable}=", example, re.MULTILINE), setting.variable
 
 
 def test_ci_runs_exactly_the_readmes_second_command():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opencue_gateway.config import SETTINGS, ConfigError
+from opencue_gateway.config import SETTINGS, ConfigError, load_config
 from opencue_gateway.service import Options
 
 
@@ -22,22 +22,33 @@ def test_every_setting_is_a_flag():
     assert all(flags[s.attribute] is None for s in SETTINGS if s.attribute != "grpc_timeout")
 
 
+def test_switches_and_repeated_listen_flags():
+    """--sandbox is a switch; --listen may be given several times."""
+    flags = parse("--sandbox", "--listen", "tcp:0", "--listen", "unix:/tmp/x.sock").flags()
+    assert flags["enabled"] == "true"
+    assert flags["listen"] == "tcp:0,unix:/tmp/x.sock"
+    assert parse().flags()["enabled"] is None
+
+
 def test_sandbox_options_are_typed():
     """Farm sizes and simulation options come out typed, sizes apart."""
     options = parse("--sandbox", "--shows", "2", "--frames-per-layer", "50", "--simulate",
                     "--speed", "10", "--seed", "7")
-    assert options.sandbox_options() == {
-        "sizes": {"shows": 2, "frames_per_layer": 50}, "simulate": True, "speed": 10.0, "seed": 7,
+    config = load_config({}, options.flags())
+    assert config.sandbox.server_options() == {
+        "sizes": {"shows": 2, "frames_per_layer": 50}, "simulate": True, "speed": 10.0,
+        "seed": 7, "tick_seconds": 1.0, "failure_rate": 0.05,
     }
 
 
 @pytest.mark.parametrize(("argv", "words"), [
     (("--shows", "2"), "--shows: only applies with --sandbox"),
     (("--simulate",), "--simulate: only applies with --sandbox"),
-    (("--sandbox", "--hosts", "many"), "--hosts: expected a number, got 'many'"),
+    (("--sandbox", "--hosts", "many"), "--hosts: expected a whole number from 0 to 1000000, "
+                                       "got 'many'"),
 ])
 def test_bad_sandbox_options(argv, words):
     """Sandbox flags without --sandbox, or with a wrong type, are one-line errors."""
     with pytest.raises(ConfigError) as caught:
-        parse(*argv).sandbox_options()
+        load_config({"JWT_SECRET": "s" * 32}, parse(*argv).flags())
     assert str(caught.value) == words

@@ -6,9 +6,9 @@ import grpc
 import pytest
 
 from opencue_gateway.errors import GatewayError
+from opencue_gateway.grpc_channel import channel_options
 from opencue_gateway.upstream import (
     PRINCIPAL_KEY,
-    channel_options,
     metadata_from_headers,
     parse_grpc_timeout,
     response_headers,
