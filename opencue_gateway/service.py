@@ -13,8 +13,10 @@ uses the global reactor.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from typing import Any
 
+import grpc
 from twisted.application.internet import TimerService
 from twisted.application.service import MultiService
 from twisted.python import usage
@@ -110,12 +112,17 @@ def makeService(options: Options) -> MultiService:
 
 
 def gateway_tree(config: GatewayConfig, reactor: Any, supervised: bool = False,
-                 catalog: MethodCatalog | None = None) -> GatewayProcess:
-    """One gateway process; its children start in this order and stop in reverse."""
+                 catalog: MethodCatalog | None = None,
+                 open_channel: Callable[[str], grpc.Channel] | None = None) -> GatewayProcess:
+    """One gateway process; its children start in this order and stop in reverse.
+
+    ``catalog`` and ``open_channel`` default to the installed protos and a real
+    gRPC channel (see wiring.build); tests pass their own.
+    """
     pool = ThreadPool(minthreads=0, maxthreads=config.max_concurrent_streams,
                       name="cuebot-calls")
     tracing = tracing_of(config)
-    gateway = build(config, reactor, pool, catalog, tracing=tracing)
+    gateway = build(config, reactor, pool, catalog, open_channel, tracing)
     tls = server_tls(config)
     root = GatewayProcess(gateway, tls)
     ThreadPoolService(pool).setServiceParent(root)
