@@ -24,21 +24,17 @@ from twisted.web.resource import IResource
 from opencue_gateway.audit import AuditLog
 from opencue_gateway.auth import Authenticator, Principal
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
-from opencue_gateway.compression import MIN_BYTES, accepts_gzip, gzip_body
+from opencue_gateway.compression import MIN_BYTES, accepts_gzip, gzip_body, request_encoding
 from opencue_gateway.context import context_of
 from opencue_gateway.errors import INTERNAL_MESSAGE, GatewayError, write_error
 from opencue_gateway.fanin import FanIn
 from opencue_gateway.health import Probe
 from opencue_gateway.logs import logger
+from opencue_gateway.metadata import forwarded_metadata, metadata_from_headers
 from opencue_gateway.policy import Policy
 from opencue_gateway.ratelimit import RateLimiter
 from opencue_gateway.tracing import TRACE_HEADERS, OtelTracing
-from opencue_gateway.upstream import (
-    CuebotClient,
-    RpcResult,
-    forwarded_metadata,
-    metadata_from_headers,
-)
+from opencue_gateway.upstream import CuebotClient, RpcResult
 
 IGNORED_FIELDS_HEADER = b"Opencue-Gateway-Ignored-Fields"
 JSON = b"application/json"
@@ -235,20 +231,25 @@ class GatewayApp:
             context.request_id, trace_context,
         )
         body = request.content.getvalue()
+        encoding = request_encoding(request.getHeader(b"content-encoding"))
         gzip = accepts_gzip(request.getHeader(b"accept-encoding"))
 
         def start() -> Deferred[RpcResult]:
-            return self._cuebot.call(method, body, metadata, timeout, gzip=gzip)
+            return self._cuebot.call(method, body, metadata, timeout, gzip, encoding)
 
         code = grpc.StatusCode.INTERNAL
         try:
             if self._fanin is not None and method.read_only:
-                key = (method.path, body, gzip, request.getHeader(b"grpc-timeout"),
+                key = (method.path, body, encoding, gzip, request.getHeader(b"grpc-timeout"),
                        forwarded_metadata(request.requestHeaders.getAllRawHeaders()))
-                result = await self._fanin.call(
+                answer = self._fanin.call(
                     key, start, lambda kind: self._on_shared(method.path[1:], kind))
             else:
-                result = await start()
+                answer = start()
+            # However the request ends first (the client leaves, HTTP_TIMEOUT answers 504),
+            # the call is abandoned: never sent if still queued, cancelled if running.
+            request.notifyFinish().addBoth(lambda _: answer.cancel())
+            result = await answer
             code = grpc.StatusCode.OK
         except GatewayError as error:
             code = error.code

@@ -1,15 +1,24 @@
-"""gzip for responses above 1 KiB, when the client accepts it.
+"""gzip for responses above 1 KiB when the client accepts it, and compressed request bodies.
 
 List replies (frames, jobs, hosts) are the gateway's big answers and
 compress tenfold; they are compressed in the worker thread, next to the JSON
-encoding, never on the reactor.
+encoding, never on the reactor.  A request body sent with
+``Content-Encoding: gzip`` or ``deflate`` is inflated in the worker thread
+too, and MAX_REQUEST_BYTES bounds what it inflates to, so a small "zip bomb"
+cannot make the gateway hold gigabytes.
 """
 
 from __future__ import annotations
 
 import zlib
 
+import grpc
+
+from opencue_gateway.errors import GatewayError
+
 MIN_BYTES = 1024
+# Content-Encodings a request body may use; anything else gets 415.
+REQUEST_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate", "identity"})
 # Level 5 compresses JSON nearly as well as 9 at a fraction of the CPU.
 LEVEL = 5
 
@@ -43,3 +52,43 @@ def maybe_gzip(body: bytes, accepted: bool) -> tuple[bytes, bool]:
     if accepted and len(body) > MIN_BYTES:
         return gzip_body(body), True
     return body, False
+
+
+def request_encoding(header: bytes | None) -> str | None:
+    """The request body's Content-Encoding, or raise 415 naming one the gateway cannot read."""
+    if header is None:
+        return None
+    encoding = header.decode("latin-1").strip().lower()
+    if encoding not in REQUEST_ENCODINGS:
+        shown = encoding[:40] if encoding.isprintable() else "(unprintable)"
+        raise GatewayError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"the request body's Content-Encoding {shown!r} is not supported; send it "
+            "uncompressed, or as gzip or deflate",
+            http_status=415,
+        )
+    return None if encoding == "identity" else encoding
+
+
+def inflate(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body decompressed (gzip, deflate), refused with 413 past ``limit`` bytes."""
+    if encoding is None:
+        return body
+    wbits = 16 + zlib.MAX_WBITS if encoding in ("gzip", "x-gzip") else zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        inflated = inflater.decompress(body, limit + 1)
+        complete = inflater.eof and not inflater.unconsumed_tail
+    except zlib.error:
+        complete = False
+        inflated = b""
+    if len(inflated) > limit:
+        raise GatewayError(
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"the request body inflates to more than the {limit}-byte limit (MAX_REQUEST_BYTES)",
+            http_status=413,
+        )
+    if not complete:
+        raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT,
+                           f"the request body is not valid {encoding} data")
+    return inflated

@@ -42,6 +42,7 @@ from opencue_gateway.parsers import (
     parse_size,
     parse_text,
 )
+from opencue_gateway.proxies import Network, parse_networks
 
 SANDBOX_SECRET = b"default-secret-key"
 # The sandbox's signing secret is public, so unless told otherwise it listens on loopback only.
@@ -169,6 +170,14 @@ class GatewayConfig:
         "where to serve HTTP: Twisted endpoint strings, comma-separated (tcp:8448, "
         "tcp6:8448, unix:/run/opencue-gateway.sock, ssl:..., systemd:domain=INET:index=0); "
         "default: REST_HOST and REST_PORT", repeatable=True)
+    listen_backlog: int = setting(
+        "LISTEN_BACKLOG", "511", int_parser(1, 65535),
+        "connections the kernel may queue for each listener before accepting them "
+        "(nginx's default; applies to endpoint strings without their own backlog=)")
+    trusted_proxies: tuple[Network, ...] = setting(
+        "TRUSTED_PROXIES", None, parse_networks,
+        "reverse proxies (addresses or CIDR blocks, comma-separated) whose `Forwarded` or "
+        "`X-Forwarded-For` names the client; from other peers those headers are ignored")
     rest_port: int = setting("REST_PORT", "8448", parse_port,
                              "HTTP port (0: any free port, logged)", example="8448")
     rest_host: str = setting(
@@ -377,6 +386,7 @@ def load_config(environ: Mapping[str, str], flags: Mapping[str, str | None]) -> 
     values["jwt_previous_secrets"] = tuple(
         s.encode("utf-8") for s in values["jwt_previous_secrets"] or ())
     values["listen"] = values["listen"] or ()
+    values["trusted_proxies"] = values["trusted_proxies"] or ()
     if sandbox.enabled and "rest_host" not in given:
         values["rest_host"] = SANDBOX_HOST
     if (values["tls_cert_file"] is None) != (values["tls_key_file"] is None):

@@ -4,7 +4,7 @@ On SIGTERM the tree stops in reverse order, so a stop reads:
 
 1. :class:`DrainNotice` (added after the listeners, stopped first): ``/readyz``
    fails at once while requests are still served for DRAIN_DELAY, so load
-   balancers stop sending.
+   balancers stop sending; each answer from then on closes its connection.
 2. The listeners stop: new connections are refused.
 3. :class:`InFlight` (added before the listeners, stopped after them): calls in
    flight may finish, up to SHUTDOWN_GRACE; then every connection is closed
@@ -35,18 +35,26 @@ POLL_SECONDS = 0.05
 
 
 class DrainNotice(Service):
-    """Stopping: tell probes the gateway is going away, then give them DRAIN_DELAY to notice."""
+    """Stopping: tell probes and clients the gateway is going away, then give them time.
 
-    def __init__(self, health: Health, clock: IReactorTime, delay: float) -> None:
+    From the first moment of a drain ``/readyz`` fails and every answer
+    carries ``Connection: close``, so keep-alive clients open their next
+    request elsewhere instead of on a connection about to close.
+    """
+
+    def __init__(self, health: Health, site: GatewaySite, clock: IReactorTime,
+                 delay: float) -> None:
         self._health = health
+        self._site = site
         self._clock = clock
         self._delay = delay
 
     @inlineCallbacks
     def stopService(self) -> Any:
-        """Fail /readyz, keep serving for DRAIN_DELAY."""
+        """Fail /readyz, close connections after their answers, keep serving for DRAIN_DELAY."""
         super().stopService()
         self._health.draining = True
+        self._site.draining = True
         if self._delay > 0:
             log.info("draining: /readyz now fails; still serving for {delay}s", delay=self._delay)
             yield deferLater(self._clock, self._delay, lambda: None)

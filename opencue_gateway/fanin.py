@@ -10,6 +10,10 @@ Freshness: an answer may never be older than the request it answers.  So a
 request does not join a call that is already on its way to Cuebot (that call
 may have read the farm before the request arrived); it joins the *next*
 call for the same question, which starts as soon as the running one ends.
+
+A call whose every waiting request has left (clients gone, deadlines past)
+is cancelled; a call still gathering requests is never started if they all
+leave before it could be.
 At most two calls per question exist at a time, one running and one
 gathering, however many clients ask.  With READ_CACHE_TTL > 0 answers are
 also reused for that long (then they may be up to the TTL old: opt-in).
@@ -33,16 +37,20 @@ class _Call:
     def __init__(self, start: Callable[[], Deferred[Any]]) -> None:
         self.start = start
         self.waiters: list[Deferred[Any]] = []
+        self.running: Deferred[Any] | None = None
 
     def add_waiter(self) -> Deferred[Any]:
-        """A Deferred for one more request; cancelling it only drops that request."""
+        """A Deferred for one more request; cancelling it drops that request only."""
         waiter: Deferred[Any] = Deferred(lambda d: self._forget(d))
         self.waiters.append(waiter)
         return waiter
 
     def _forget(self, waiter: Deferred[Any]) -> None:
+        """A request left; when the last one has, the call itself is cancelled."""
         if waiter in self.waiters:
             self.waiters.remove(waiter)
+        if not self.waiters and self.running is not None and not self.running.called:
+            self.running.cancel()
 
     def deliver(self, result: Any) -> None:
         """Give every waiting request the answer (or the failure)."""
@@ -100,6 +108,7 @@ class FanIn:
         except Exception:
             self._finish(key, call, Failure())
             return
+        call.running = started
         started.addBoth(lambda result: self._finish(key, call, result))
 
     def _finish(self, key: Hashable, call: _Call, result: Any) -> None:

@@ -16,6 +16,9 @@ import grpc
 from opencue_gateway.config import GatewayConfig
 from opencue_gateway.tls import cuebot_credentials
 
+RECONNECT_BACKOFF_MS = 250
+MAX_RECONNECT_BACKOFF_MS = 1000
+
 
 def channel_options(config: GatewayConfig) -> list[tuple[str, Any]]:
     """gRPC channel arguments for talking to Cuebot.
@@ -26,8 +29,9 @@ def channel_options(config: GatewayConfig) -> list[tuple[str, Any]]:
     So the gateway never pings an idle connection and sends at most 2 pings
     between data frames; pings then only watch connections that have calls
     in flight, at KEEPALIVE_TIME intervals, and Cuebot never counts a third
-    strike.  Reconnect backoff is capped at 5 s so the gateway notices a
-    restarted Cuebot quickly instead of waiting up to grpc's default 120 s.
+    strike.  Reconnect attempts come at most a second apart (grpc's default
+    backoff grows to 120 s), so a restarted Cuebot is used again within a
+    second, and /readyz follows as fast.
     """
     return [
         ("grpc.max_receive_message_length", config.grpc_max_recv_msg_mb * 1024 * 1024),
@@ -36,9 +40,9 @@ def channel_options(config: GatewayConfig) -> list[tuple[str, Any]]:
         ("grpc.keepalive_timeout_ms", int(config.keepalive_timeout * 1000)),
         ("grpc.keepalive_permit_without_calls", 0),
         ("grpc.http2.max_pings_without_data", 2),
-        ("grpc.initial_reconnect_backoff_ms", 500),
-        ("grpc.min_reconnect_backoff_ms", 500),
-        ("grpc.max_reconnect_backoff_ms", 5000),
+        ("grpc.initial_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+        ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
+        ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
         ("grpc.primary_user_agent", "opencue-gateway"),
     ]
 

@@ -28,10 +28,25 @@ from opencue_gateway.tls import ServerTLS, load_server_tls
 log = logger(__name__)
 
 
+# Endpoint types that take a backlog= argument (systemd's socket was listened on already).
+_BACKLOG_TYPES = ("tcp:", "tcp6:", "unix:", "ssl:")
+
+
 def tcp_endpoint(host: str, port: int) -> str:
     """The endpoint string for a TCP port on one interface (IPv6 when the host has a colon)."""
     kind = "tcp6" if ":" in host else "tcp"
     return f"{kind}:port={port}:interface={quoteStringArgument(host)}"
+
+
+def with_backlog(spec: str, backlog: int) -> str:
+    """The endpoint string with LISTEN_BACKLOG, unless it sets its own or takes none.
+
+    Twisted's default is 50: a burst of connections (a dashboard wall
+    reloading) would fall into SYN retries, a second each.
+    """
+    if not spec.startswith(_BACKLOG_TYPES) or ":backlog=" in spec:
+        return spec
+    return f"{spec}:backlog={backlog}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,9 +60,11 @@ class Endpoint:
 
 def http_endpoints(config: GatewayConfig) -> list[Endpoint]:
     """Every HTTP listener: those of LISTEN, else the one of REST_HOST:REST_PORT."""
+    backlog = config.listen_backlog
     if config.listen:
-        return [Endpoint("LISTEN", spec, spec) for spec in config.listen]
-    return [Endpoint("REST_PORT", tcp_endpoint(config.rest_host, config.rest_port),
+        return [Endpoint("LISTEN", with_backlog(spec, backlog), spec) for spec in config.listen]
+    return [Endpoint("REST_PORT",
+                     with_backlog(tcp_endpoint(config.rest_host, config.rest_port), backlog),
                      f"{config.rest_host}:{config.rest_port}")]
 
 

@@ -94,6 +94,11 @@ class Metrics:
             "opencue_gateway_joined_requests",
             "Reads answered by joining an identical call already in flight, by RPC.",
             ["rpc"], registry=self.registry)
+        self.skipped = Counter(
+            "opencue_gateway_cuebot_calls_skipped",
+            "Queued Cuebot calls never sent: the client left (client_gone) or the request's "
+            "time ran out while it waited for a worker (deadline).",
+            ["reason"], registry=self.registry)
         self.cached = Counter(
             "opencue_gateway_cached_reads",
             "Reads answered from the READ_CACHE_TTL cache, by RPC.",
@@ -107,6 +112,10 @@ class Metrics:
     def count_shared(self, rpc: str, kind: str) -> None:
         """Count a read answered by a shared call ("joined") or the read cache ("cached")."""
         (self.joined if kind == "joined" else self.cached).labels(rpc).inc()
+
+    def count_skipped(self, reason: str) -> None:
+        """Count a queued call that was never sent; called from worker threads."""
+        self.skipped.labels(reason).inc()
 
     def observe_request(self, rpc: str, status: int, seconds: float, bytes_in: int,
                         bytes_out: int) -> None:

@@ -130,7 +130,7 @@ def gateway_tree(config: GatewayConfig, reactor: Any, supervised: bool = False,
     if sandbox is not None:
         sandbox.setServiceParent(root)
     CuebotChannelService(gateway.cuebot, lambda: sandbox.server.address if sandbox
-                         else config.cuebot_endpoint).setServiceParent(root)
+                         else config.cuebot_endpoint, reactor).setServiceParent(root)
     if config.audit_log_file:
         AuditFileService(config.audit_log_file).setServiceParent(root)
     if tracing is not None:
@@ -147,7 +147,7 @@ def gateway_tree(config: GatewayConfig, reactor: Any, supervised: bool = False,
         Listener(reactor, metrics, gateway.metrics_site()).setServiceParent(root)
     if supervised:
         SupervisorWatch(reactor).setServiceParent(root)
-    DrainNotice(gateway.health, reactor, config.drain_delay).setServiceParent(root)
+    DrainNotice(gateway.health, gateway.site, reactor, config.drain_delay).setServiceParent(root)
     return root
 
 

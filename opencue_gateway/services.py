@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import grpc
 from twisted.application.service import MultiService, Service
 from twisted.internet.defer import inlineCallbacks, maybeDeferred
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.threadpool import ThreadPool
 
 from opencue_gateway.audit import AuditFileObserver, start_audit_file, stop_audit_file
@@ -23,6 +25,9 @@ from opencue_gateway.tracing import OtelTracing
 from opencue_gateway.upstream import CuebotClient
 
 log = logger(__name__)
+
+# How long a starting gateway gives the channel to connect before it warns.
+STARTUP_CHECK_SECONDS = 3.0
 
 
 class SequentialMultiService(MultiService):
@@ -67,20 +72,54 @@ class ThreadPoolService(Service):
 
 
 class CuebotChannelService(Service):
-    """The long-lived gRPC channel to Cuebot, opened to wherever ``endpoint()`` says."""
+    """The long-lived gRPC channel to Cuebot, opened to wherever ``endpoint()`` says.
 
-    def __init__(self, cuebot: CuebotClient, endpoint: Callable[[], str]) -> None:
+    It says when Cuebot cannot be reached: once at start-up if the channel
+    is not connected after STARTUP_CHECK_SECONDS, then at every change
+    between connected and not, so an operator reads why requests get 503.
+    """
+
+    def __init__(self, cuebot: CuebotClient, endpoint: Callable[[], str],
+                 clock: IReactorTime) -> None:
         self.cuebot = cuebot
         self._endpoint = endpoint
+        self._clock = clock
+        self._check: IDelayedCall | None = None
+        self._reported: bool | None = None
 
     def startService(self) -> None:
         """Open the channel (the sandbox, when there is one, has started before)."""
         super().startService()
+        self.cuebot.on_state = self._state_changed
         self.cuebot.start(self._endpoint())
+        self._check = self._clock.callLater(STARTUP_CHECK_SECONDS, self._report)
+
+    def _state_changed(self, state: grpc.ChannelConnectivity) -> None:
+        """After the start-up check, report each change between connected and not."""
+        if self._reported is not None:
+            self._report()
+
+    def _report(self) -> None:
+        """Log whether Cuebot can be reached, if that changed since the last report."""
+        self._check = None
+        ready = self.cuebot.state == grpc.ChannelConnectivity.READY
+        failing = self.cuebot.state == grpc.ChannelConnectivity.TRANSIENT_FAILURE
+        if ready and self._reported is not True:
+            if self._reported is not None:
+                log.info("Cuebot at {endpoint} can be reached again", endpoint=self.cuebot.endpoint)
+            self._reported = True
+        elif not ready and (self._reported is not False) and (failing or self._reported is None):
+            state = self.cuebot.state.name if self.cuebot.state else "not started"
+            log.warn("Cuebot at {endpoint} cannot be reached (channel {state}); requests get 503 "
+                     "until it can", endpoint=self.cuebot.endpoint, state=state)
+            self._reported = False
 
     def stopService(self) -> Any:
         """Close the channel once grpc's connectivity watcher has let go of it."""
         super().stopService()
+        if self._check is not None and self._check.active():
+            self._check.cancel()
+        self.cuebot.on_state = None
         return self.cuebot.stop()
 
 

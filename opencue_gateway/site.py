@@ -39,6 +39,7 @@ from opencue_gateway.context import RequestContext, context_of
 from opencue_gateway.cors import CorsPolicy
 from opencue_gateway.errors import GatewayError, raw_error_response, write_error
 from opencue_gateway.http_channel import GatewayChannel
+from opencue_gateway.proxies import TrustedProxies
 from opencue_gateway.tracing import valid_traceparent
 from opencue_gateway.twisted_private import request_line
 
@@ -97,13 +98,15 @@ class GatewayRequest(Request):
         self.gateway_site: GatewaySite = channel.site
         site = self.gateway_site
         self._context = context_of(self)
-        self.started_at = site.reactor.seconds()
+        # HTTP_TIMEOUT counts from the request's first byte, which the channel saw.
+        self.started_at = channel.request_began()
         self._context.deadline = self.started_at + site.limits.request_timeout
         # A Unix socket's peer has no host: the access log then shows "-".
-        self._context.client = getattr(self.getClientAddress(), "host", None)
+        self._peer: str | None = getattr(self.getClientAddress(), "host", None)
+        self._context.client = self._peer
         self._request_line = (b"-", b"-")
         self._timer: IDelayedCall | None = site.reactor.callLater(
-            site.limits.request_timeout, self._expire
+            max(0.0, self._context.deadline - site.reactor.seconds()), self._expire
         )
         self.notifyFinish().addBoth(self._over)
 
@@ -114,6 +117,18 @@ class GatewayRequest(Request):
             # No "100 Continue" for a body we will not take (HTTPChannel sends
             # it right after this method when the client asked for it).
             self.requestHeaders.removeHeader(b"expect")
+            self._refuse_too_large()
+
+    def expect_chunk(self, pending: int) -> None:
+        """A chunk was announced: refuse it now if it cannot fit, not after waiting for it."""
+        if self._refused:
+            return
+        if pending >= 2**64:
+            self._refused = True
+            self._respond_and_close(GatewayError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "malformed HTTP request: a chunk size larger than 64 bits"))
+        elif self._received + pending > self._limit():
             self._refuse_too_large()
 
     def handleContentChunk(self, data: bytes) -> None:
@@ -134,9 +149,16 @@ class GatewayRequest(Request):
         super().requestReceived(command, origin_form(path), version)
 
     def process(self) -> None:
-        """Give the request its id, answer CORS preflights, then let the resource render."""
+        """Give the request its id and client, check Host, answer CORS preflights, render."""
         self._context.request_id = self._pick_request_id()
         self.setHeader(REQUEST_ID_HEADER, self._context.request_id)
+        self._context.client = self.gateway_site.proxies.client(self._peer, self.requestHeaders)
+        host_problem = self._host_problem()
+        if host_problem is not None:
+            self.write(write_error(self, GatewayError(grpc.StatusCode.INVALID_ARGUMENT,
+                                                      host_problem)))
+            self.finish()
+            return
         cors = self.gateway_site.cors
         if cors is not None:
             origin = self._header_text(b"origin")
@@ -150,12 +172,16 @@ class GatewayRequest(Request):
         super().process()
 
     def write(self, data: bytes) -> None:
-        """Before the headers go out, let browsers read Cuebot's metadata headers too.
+        """Before the headers go out: close after this answer when draining, and let
+        browsers read Cuebot's metadata headers too.
 
         After a timeout answer, a late answer from the route is dropped.
         """
         if self._timed_out:
             return
+        if not self.startedWriting and self.gateway_site.draining:
+            self.setHeader(b"Connection", b"close")
+            self.channel.persistent = False
         cors, origin = self.gateway_site.cors, self._context.cors_origin
         if not self.startedWriting and cors is not None and origin:
             names = [n.decode("latin-1") for n, _ in self.responseHeaders.getAllRawHeaders()]
@@ -169,6 +195,15 @@ class GatewayRequest(Request):
         """Remember that the client went away (the answer, if any, was not delivered)."""
         self._lost = True
         super().connectionLost(reason)
+
+    def _host_problem(self) -> str | None:
+        """RFC 9112 section 3.2: an HTTP/1.1 request has exactly one Host header."""
+        hosts = self.requestHeaders.getRawHeaders(b"host") or []
+        if len(hosts) > 1:
+            return "malformed HTTP request: more than one Host header"
+        if not hosts and self.clientproto == b"HTTP/1.1":
+            return "malformed HTTP request: HTTP/1.1 requires a Host header"
+        return None
 
     def _answer_preflight(self, cors: CorsPolicy, origin: str | None) -> None:
         """204 with the preflight headers (none for a disallowed origin), no body, no login."""
@@ -307,7 +342,7 @@ class GatewaySite(Site):
 
     def __init__(
         self, resource: IResource, limits: HttpLimits, cors: CorsPolicy | None, reactor: Any,
-        observer: RequestObserver | None = None,
+        observer: RequestObserver | None = None, proxies: TrustedProxies | None = None,
     ) -> None:
         # No form parsing: Twisted would parse every POST body with a form
         # content type as a form (curl's default: JSON read as a query
@@ -318,6 +353,9 @@ class GatewaySite(Site):
         self.limits = limits
         self.cors = cors
         self.observer = observer
+        self.proxies = proxies or TrustedProxies(())
+        # Set when a drain begins: from then on every answer closes its connection.
+        self.draining = False
         self.channels: set[GatewayChannel] = set()
         self._processing: set[GatewayRequest] = set()
 

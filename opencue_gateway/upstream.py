@@ -1,4 +1,4 @@
-"""Calls to Cuebot: one long-lived gRPC channel, a dedicated thread pool, deadlines, metadata.
+"""Calls to Cuebot: one long-lived gRPC channel, a dedicated thread pool, deadlines.
 
 grpcio's blocking calls never run on the reactor thread.  Each request makes
 one hand-off to the pool, where the worker decodes the JSON body, calls
@@ -10,9 +10,10 @@ at once instead of queueing without end.
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -23,26 +24,14 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
-from opencue_gateway.compression import maybe_gzip
+from opencue_gateway.compression import inflate, maybe_gzip
 from opencue_gateway.errors import GatewayError
-from opencue_gateway.tracing import TRACE_HEADERS, valid_traceparent
-from opencue_gateway.transcode import Transcoder, bytes_json, decode_base64
+from opencue_gateway.metadata import Metadata, parse_grpc_timeout, response_headers
+from opencue_gateway.transcode import Transcoder
 
-Metadata = tuple[tuple[str, str | bytes], ...]
-
-# Request headers that carry credentials never travel upstream, whatever their
-# spelling (COMPATIBILITY.md section 5; grpc-gateway forwards them, we do not).
-CREDENTIAL_KEYS = frozenset({"authorization", "cookie"})
-METADATA_PREFIX = b"grpc-metadata-"
-# Who made the call, for Cuebot-side logs (COMPATIBILITY.md section 6).
-PRINCIPAL_KEY = "opencue-gateway-sub"
-REQUEST_ID_KEY = "x-request-id"
 # Longer than grpc's 0.2 s connectivity polling interval (see CuebotClient.stop).
 CHANNEL_CLOSE_DELAY = 0.3
 
-_GRPC_TIMEOUT = re.compile(rb"(\d{1,8})([HMSmun])\Z")
-_TIMEOUT_UNITS = {b"H": 3600.0, b"M": 60.0, b"S": 1.0, b"m": 1e-3, b"u": 1e-6, b"n": 1e-9}
-_METADATA_KEY = re.compile(r"[0-9a-z_.-]+\Z")
 # Transport failures, as grpc's C core words them, as opposed to an
 # UNAVAILABLE that Cuebot itself returned with its own message.
 _TRANSPORT_FAILURE = re.compile(
@@ -52,119 +41,6 @@ _TRANSPORT_FAILURE = re.compile(
     r"name resolution",
     re.IGNORECASE,
 )
-
-
-def parse_grpc_timeout(value: bytes) -> float:
-    """Seconds from a ``Grpc-Timeout`` header (gRPC wire format: digits and one unit)."""
-    match = _GRPC_TIMEOUT.match(value.strip())
-    if not match:
-        raise GatewayError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            "invalid Grpc-Timeout header: expected up to 8 digits and a unit "
-            "(H, M, S, m, u or n), like 500m or 10S",
-        )
-    return int(match.group(1)) * _TIMEOUT_UNITS[match.group(2)]
-
-
-def metadata_from_headers(
-    headers: Iterable[tuple[bytes, Sequence[bytes]]],
-    client_address: str | None,
-    principal_sub: str,
-    request_id: str = "",
-    trace_context: dict[str, str] | None = None,
-) -> Metadata:
-    """The gRPC metadata for a request (COMPATIBILITY.md section 6).
-
-    ``Grpc-Metadata-<key>`` headers become ``<key>``; ``-bin`` keys carry
-    base64 in HTTP and bytes in gRPC.  X-Forwarded-For gains the client's
-    address, X-Forwarded-Host is the Host header, and the caller's ``sub``
-    is added, and so is the request id.  W3C ``traceparent``/``tracestate``
-    pass when well-formed (``trace_context``, the gateway's own span, wins
-    over the client's).  Credentials and gRPC's reserved ``grpc-*`` keys
-    never pass.
-    """
-    metadata: list[tuple[str, str | bytes]] = []
-    forwarded_for: list[str] = []
-    trace: dict[str, str] = {}
-    host = None
-    for raw_name, values in headers:
-        name = raw_name.lower()
-        if name == b"x-request-id":
-            continue
-        if name in TRACE_HEADERS:
-            trace[name.decode("ascii")] = values[0].decode("latin-1").strip()
-            continue
-        if name == b"x-forwarded-for":
-            forwarded_for.extend(v.decode("latin-1").strip() for v in values)
-        elif name == b"host":
-            host = values[0].decode("latin-1").strip()
-        elif name.startswith(METADATA_PREFIX):
-            key = name[len(METADATA_PREFIX):].decode("latin-1")
-            if key in CREDENTIAL_KEYS or key.startswith("grpc-"):
-                continue
-            metadata.extend((key, _metadata_value(key, v)) for v in values)
-    if client_address:
-        forwarded_for.append(client_address)
-    if forwarded_for:
-        metadata.append(("x-forwarded-for", ", ".join(forwarded_for)))
-    if host:
-        metadata.append(("x-forwarded-host", host))
-    if principal_sub:
-        metadata.append((PRINCIPAL_KEY, principal_sub))
-    if request_id:
-        metadata.append((REQUEST_ID_KEY, request_id))
-    trace.update(trace_context or {})
-    if valid_traceparent(trace.get("traceparent")):
-        metadata.append(("traceparent", trace["traceparent"]))
-        if trace.get("tracestate", "").isprintable() and trace.get("tracestate"):
-            metadata.append(("tracestate", trace["tracestate"]))
-    return tuple(metadata)
-
-
-def forwarded_metadata(headers: Iterable[tuple[bytes, Sequence[bytes]]]) -> tuple:
-    """The Grpc-Metadata-* headers of a request, in a canonical order (part of a fan-in key)."""
-    return tuple(sorted(
-        (name.lower(), tuple(values)) for name, values in headers
-        if name.lower().startswith(METADATA_PREFIX)
-    ))
-
-
-def _metadata_value(key: str, raw: bytes) -> str | bytes:
-    """Check a metadata key and convert its header value to what gRPC wants."""
-    if not _METADATA_KEY.match(key):
-        raise GatewayError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"invalid Grpc-Metadata header key {key!r}: use letters, digits, '-', '_' and '.'",
-        )
-    if key.endswith("-bin"):
-        try:
-            return decode_base64(raw.strip().decode("latin-1"))
-        except ValueError:
-            raise GatewayError(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"Grpc-Metadata-{key} must hold base64, as binary metadata keys do",
-            ) from None
-    text = raw.decode("latin-1").strip()
-    if not text.isprintable() or not text.isascii():
-        raise GatewayError(
-            grpc.StatusCode.INVALID_ARGUMENT,
-            f"Grpc-Metadata-{key} holds characters gRPC metadata cannot carry",
-        )
-    return text
-
-
-def response_headers(
-    initial: Iterable[tuple[str, str | bytes]] | None,
-    trailing: Iterable[tuple[str, str | bytes]] | None,
-) -> list[tuple[str, str]]:
-    """Cuebot's metadata as HTTP headers, named the way grpc-gateway names them."""
-    headers = []
-    for prefix, metadata in (("Grpc-Metadata-", initial), ("Grpc-Trailer-", trailing)):
-        for key, value in metadata or ():
-            text = bytes_json(value) if isinstance(value, bytes) else value
-            if text.isprintable():
-                headers.append((prefix + key, text))
-    return headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +53,25 @@ class RpcResult:
     gzipped: bool = False
 
 
+@dataclass(eq=False)
+class _Job:
+    """One call waiting for, or running in, a pool thread; the reactor may cancel it.
+
+    ``deadline`` is absolute on the client's clock: a job that waited in the
+    queue past it is never sent, and one that is sent gets only the time left.
+    """
+
+    method: RpcMethod
+    body: bytes
+    metadata: Metadata
+    deadline: float
+    gzip: bool
+    encoding: str | None
+    cancelled: bool = False
+    future: Any = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class CuebotClient:
     """Runs Cuebot calls in a dedicated thread pool and answers with Deferreds.
 
@@ -185,6 +80,11 @@ class CuebotClient:
     a fake clock and a threadless pool, the service passes the real ones.
     The channel is opened by :meth:`start`, not at construction, because
     gRPC's threads must not exist before twistd has finished forking.
+
+    Cancelling a call's Deferred (the client went away, or its time is up)
+    stops it where it is: a job still queued is never sent, and a call in
+    flight is cancelled on the wire (Cuebot sees the cancellation) and frees
+    its thread at once.
     """
 
     def __init__(
@@ -197,17 +97,25 @@ class CuebotClient:
         default_timeout: float,
         max_pending: int,
         on_call: Callable[[str, grpc.StatusCode, float], None] | None = None,
+        on_skip: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        max_request_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self._reactor = reactor
         self._on_call = on_call
+        self._on_skip = on_skip
+        self._clock = clock
         self._pool = pool
         self._channel_factory = channel_factory
         self._catalog = catalog
         self._transcoder = transcoder
         self._default_timeout = default_timeout
         self._max_pending = max_pending
+        self._max_request_bytes = max_request_bytes
         self.pending = 0
         self.endpoint = ""
+        # Told of every connectivity change, on the reactor thread.
+        self.on_state: Callable[[grpc.ChannelConnectivity], None] | None = None
         self.state: grpc.ChannelConnectivity | None = None
         self._channel: grpc.Channel | None = None
         self._connecting: grpc.Future | None = None
@@ -219,8 +127,10 @@ class CuebotClient:
         return self._channel is not None and self.pending < self._max_pending
 
     def _track_state(self, state: grpc.ChannelConnectivity) -> None:
-        """grpc's thread reports connectivity; one attribute write, read by /readyz."""
-        self.state = state
+        """grpc's thread reports connectivity: /readyz reads it; a change is told on the reactor."""
+        previous, self.state = self.state, state
+        if self.on_state is not None and state != previous:
+            self._reactor.callFromThread(self.on_state, state)
 
     def connect(self) -> None:
         """Ask an idle or failed channel to (re)connect now, not at the next call.
@@ -269,9 +179,14 @@ class CuebotClient:
 
     def call(
         self, method: RpcMethod, body: bytes, metadata: Metadata, timeout: float,
-        gzip: bool = False,
+        gzip: bool = False, encoding: str | None = None,
     ) -> Deferred[RpcResult]:
-        """Decode, call and encode in a worker thread; fire on the reactor with the result."""
+        """Decode, call and encode in a worker thread; fire on the reactor with the result.
+
+        ``encoding`` is the request body's Content-Encoding (``gzip`` or
+        ``deflate``), inflated in the worker thread.  Cancelling the returned
+        Deferred cancels the call.
+        """
         if self.pending >= self._max_pending:
             raise GatewayError(
                 grpc.StatusCode.UNAVAILABLE,
@@ -279,15 +194,23 @@ class CuebotClient:
                 "retry shortly",
             )
         self.pending += 1
-        result: Deferred[RpcResult] = Deferred()
+        job = _Job(method, body, metadata, self._clock() + timeout, gzip, encoding)
+        result: Deferred[RpcResult] = Deferred(lambda _: self._cancel(job))
 
         def on_done(success: bool, value: Any) -> None:
             self._reactor.callFromThread(self._deliver, result, success, value)
 
-        self._pool.callInThreadWithCallback(
-            on_done, self._invoke, method, body, metadata, timeout, gzip
-        )
+        self._pool.callInThreadWithCallback(on_done, self._invoke, job)
         return result
+
+    @staticmethod
+    def _cancel(job: _Job) -> None:
+        """The reactor gave up on a job: never send it, or cancel it on the wire."""
+        with job.lock:
+            job.cancelled = True
+            future = job.future
+        if future is not None:
+            future.cancel()
 
     def _deliver(self, result: Deferred[RpcResult], success: bool, value: Any) -> None:
         """Back on the reactor: free the slot, then fire unless the client went away."""
@@ -299,10 +222,10 @@ class CuebotClient:
         else:
             result.errback(value if isinstance(value, Failure) else Failure(value))
 
-    def _invoke(
-        self, method: RpcMethod, body: bytes, metadata: Metadata, timeout: float, gzip: bool
-    ) -> RpcResult:
+    def _invoke(self, job: _Job) -> RpcResult:
         """The worker's whole job; runs in a pool thread, never on the reactor."""
+        method = job.method
+        body = inflate(job.body, job.encoding, self._max_request_bytes)
         decoded = self._transcoder.decode(method.input_type, body)
         callable_ = self._callables.get(method.path)
         if callable_ is None:
@@ -310,22 +233,50 @@ class CuebotClient:
                 grpc.StatusCode.UNAVAILABLE, "the gateway is not connected to Cuebot (stopping)"
             )
         started = time.perf_counter()
+        future, given = self._send(job, callable_, decoded.message)
         try:
-            reply, call = callable_.with_call(
-                decoded.message, timeout=timeout, metadata=metadata
-            )
+            reply = future.result()
+        except grpc.FutureCancelledError:
+            self._timed(method, grpc.StatusCode.CANCELLED, started)
+            raise GatewayError(grpc.StatusCode.CANCELLED, "the client went away") from None
         except grpc.RpcError as error:
-            failure = self._upstream_error(error, timeout)
+            failure = self._upstream_error(error, given)
             self._timed(method, failure.code, started)
             raise failure from None
         self._timed(method, grpc.StatusCode.OK, started)
-        encoded, gzipped = maybe_gzip(self._transcoder.encode(reply), gzip)
+        encoded, gzipped = maybe_gzip(self._transcoder.encode(reply), job.gzip)
         return RpcResult(
             body=encoded,
-            headers=response_headers(call.initial_metadata(), call.trailing_metadata()),
+            headers=response_headers(future.initial_metadata(), future.trailing_metadata()),
             ignored_fields=decoded.ignored_fields,
             gzipped=gzipped,
         )
+
+    def _send(self, job: _Job, callable_: grpc.UnaryUnaryMultiCallable, message: Any
+              ) -> tuple[Any, float]:
+        """Start the call unless the job was cancelled or its time ran out in the queue.
+
+        Returns the call's future and the seconds it was given.
+        """
+        with job.lock:
+            if job.cancelled:
+                self._skipped("client_gone")
+                raise GatewayError(grpc.StatusCode.CANCELLED, "the client went away")
+            remaining = job.deadline - self._clock()
+            if remaining <= 0:
+                self._skipped("deadline")
+                raise GatewayError(
+                    grpc.StatusCode.DEADLINE_EXCEEDED,
+                    "the request waited for a free worker until its deadline passed; "
+                    "the gateway is overloaded (MAX_CONCURRENT_STREAMS)",
+                )
+            job.future = callable_.future(message, timeout=remaining, metadata=job.metadata)
+            return job.future, remaining
+
+    def _skipped(self, reason: str) -> None:
+        """Count a queued job that was never sent (metrics), from the worker thread."""
+        if self._on_skip is not None:
+            self._on_skip(reason)
 
     def _timed(self, method: RpcMethod, code: grpc.StatusCode, started: float) -> None:
         """Report how long the Cuebot call took (metrics), from the worker thread."""
@@ -345,9 +296,8 @@ class CuebotClient:
         ):
             return GatewayError(code, f"Cuebot at {self.endpoint} could not be reached")
         if code == grpc.StatusCode.DEADLINE_EXCEEDED and details in ("", "Deadline Exceeded"):
-            return GatewayError(
-                code, f"Cuebot at {self.endpoint} did not answer within {timeout:g}s"
-            )
+            shown = f"{timeout:.0f}" if timeout >= 10 else f"{timeout:.2g}"
+            return GatewayError(code, f"Cuebot at {self.endpoint} did not answer within {shown}s")
         if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "message larger than max" in details:
             return GatewayError(
                 code,

@@ -36,6 +36,7 @@ from opencue_gateway.logs import logger
 from opencue_gateway.metrics import CONTENT_TYPE, GatewayState, Metrics
 from opencue_gateway.openapi import openapi_json
 from opencue_gateway.policy import Policy, PolicyError, load_policy
+from opencue_gateway.proxies import TrustedProxies
 from opencue_gateway.ratelimit import RateLimiter
 from opencue_gateway.site import GatewaySite, HttpLimits
 from opencue_gateway.tracing import OtelTracing
@@ -108,7 +109,8 @@ def build(
         reactor=reactor, pool=pool, channel_factory=open_channel or channel_factory(config),
         catalog=catalog, transcoder=transcoder, default_timeout=config.grpc_timeout,
         max_pending=config.max_concurrent_streams + config.max_queued_requests,
-        on_call=metrics.observe_cuebot_call,
+        on_call=metrics.observe_cuebot_call, on_skip=metrics.count_skipped,
+        clock=reactor.seconds, max_request_bytes=config.max_request_bytes,
     )
     metrics.watch(GatewayState(
         queue_depth=lambda: max(0, cuebot.pending - config.max_concurrent_streams),
@@ -134,6 +136,7 @@ def build(
         if config.cors_origins else None,
         reactor=reactor,
         observer=RequestObservers(metrics, AccessLog()),
+        proxies=TrustedProxies(config.trusted_proxies),
     )
     gateway = Gateway(config, catalog, cuebot, checker, app, site, health, metrics, limiter,
                       tracing)

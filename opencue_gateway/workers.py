@@ -127,7 +127,7 @@ class WorkerSupervisor(Service):
             raise SystemExit(
                 f"opencue-gateway: REST_PORT: cannot listen on {host}:{port}: {error}"
             ) from None
-        listener.listen(1024)
+        listener.listen(self.config.listen_backlog)
         listener.setblocking(False)
         return listener
 

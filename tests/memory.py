@@ -121,20 +121,6 @@ class InProcessError(grpc.RpcError, grpc.Call):
 
 
 @dataclass
-class _Call:
-    """What ``with_call`` returns beside the reply: the call's metadata."""
-
-    initial: tuple
-    trailing: tuple
-
-    def initial_metadata(self) -> tuple:
-        return self.initial
-
-    def trailing_metadata(self) -> tuple:
-        return self.trailing
-
-
-@dataclass
 class InProcessCuebot:
     """A Cuebot answering in process, through real protobuf serialization.
 
@@ -197,15 +183,43 @@ class _Method:
     serialize: Callable[[Message], bytes]
     deserialize: Callable[[bytes], Message]
 
-    def with_call(self, request: Message, timeout: float | None = None,
-                  metadata: Any = ()) -> tuple[Message, _Call]:
+    def future(self, request: Message, timeout: float | None = None,
+               metadata: Any = ()) -> _Done:
+        """The call, already over (the threadless pool runs it to the end at once)."""
         method = self.cuebot.catalog.methods[self.path]
         arrived = method.input_type.FromString(self.serialize(request))
         self.cuebot.received.append(Received(self.path, arrived, dict(metadata or ())))
-        reply = self.cuebot._answer(self.path, method, timeout)
         behaviour = self.cuebot.behaviours.get(self.path, Behaviour())
-        return self.deserialize(reply.SerializeToString()), _Call(
-            behaviour.initial_metadata, behaviour.trailing_metadata)
+        try:
+            reply = self.deserialize(
+                self.cuebot._answer(self.path, method, timeout).SerializeToString())
+        except InProcessError as error:
+            return _Done(None, error, behaviour.initial_metadata, behaviour.trailing_metadata)
+        return _Done(reply, None, behaviour.initial_metadata, behaviour.trailing_metadata)
+
+
+@dataclass
+class _Done:
+    """A finished call, shaped like grpcio's future (which is also its Call)."""
+
+    reply: Message | None
+    error: InProcessError | None
+    initial: tuple
+    trailing: tuple
+
+    def result(self) -> Message:
+        if self.error is not None:
+            raise self.error
+        return self.reply
+
+    def cancel(self) -> bool:
+        return False
+
+    def initial_metadata(self) -> tuple:
+        return self.initial
+
+    def trailing_metadata(self) -> tuple:
+        return self.trailing
 
 
 @implementer(IBodyProducer)

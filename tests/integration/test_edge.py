@@ -28,8 +28,8 @@ from twisted.web.client import (
 from twisted.web.http_headers import Headers
 
 from opencue_gateway.config import ConfigError
+from opencue_gateway.metadata import REQUEST_ID_KEY
 from opencue_gateway.service import gateway_tree
-from opencue_gateway.upstream import REQUEST_ID_KEY
 from tests.certs import make_ca, make_leaf
 from tests.conftest import Gateway, make_config, make_token
 from tests.cuebot_double import CuebotDouble

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest_twisted
 
-from opencue_gateway.upstream import PRINCIPAL_KEY
+from opencue_gateway.metadata import PRINCIPAL_KEY
 from tests.conftest import make_token
 
 GET_SHOWS = "/show.ShowInterface/GetShows"

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.testing import MemoryReactorClock
 
 from opencue_gateway.service import gateway_tree
 from opencue_gateway.services import SandboxService, SequentialMultiService
 from tests.conftest import make_config
-from tests.memory import InProcessCuebot
+from tests.memory import InProcessCuebot, ThreadlessReactor
 
 
 def tree(catalog, **env):
-    reactor = MemoryReactorClock()
+    reactor = ThreadlessReactor()
     cuebot = InProcessCuebot(catalog)
     return gateway_tree(make_config(**env), reactor, catalog=catalog,
                         open_channel=lambda endpoint: cuebot), reactor

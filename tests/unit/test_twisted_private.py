@@ -7,11 +7,12 @@ If a Twisted upgrade renames or changes one of them, these tests fail by name
 from __future__ import annotations
 
 from twisted.internet.testing import StringTransport
-from twisted.web.http import HTTPChannel
+from twisted.web.http import HTTPChannel, _ChunkedTransferDecoder
 
 from opencue_gateway.twisted_private import (
     PRIVATE_NAMES,
     BadRequestHook,
+    pending_chunk_bytes,
     reading_request_line,
     request_line,
 )
@@ -36,12 +37,23 @@ def connected() -> RecordingChannel:
 
 
 def test_every_private_name_is_where_the_gateway_expects_it():
-    """Each listed private name exists on the installed Twisted (class or fresh instance)."""
+    """Each listed private name exists on the installed Twisted (class or live instance)."""
     channel = connected()
-    channel.dataReceived(b"GET /x HTTP/1.1\r\n")
+    channel.dataReceived(b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n")
+    live = {HTTPChannel: channel, _ChunkedTransferDecoder: channel._transferDecoder}
     for owner, name in PRIVATE_NAMES:
-        assert owner is HTTPChannel
-        assert hasattr(HTTPChannel, name) or hasattr(channel, name), name
+        assert hasattr(owner, name) or hasattr(live[owner], name), f"{owner.__name__}.{name}"
+
+
+def test_an_announced_chunk_size_is_visible_before_its_bytes():
+    """After a chunk-size line, the bytes still due of that chunk can be read."""
+    channel = connected()
+    channel.dataReceived(b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert pending_chunk_bytes(channel) is None
+    channel.dataReceived(b"ffff\r\n")
+    assert pending_chunk_bytes(channel) == 0xFFFF
+    channel.dataReceived(b"x" * 16)
+    assert pending_chunk_bytes(channel) == 0xFFFF - 16
 
 
 def test_twisted_hands_an_unparseable_request_line_to_the_hook():

@@ -7,7 +7,7 @@ import pytest
 
 from opencue_gateway.errors import GatewayError
 from opencue_gateway.grpc_channel import channel_options
-from opencue_gateway.upstream import (
+from opencue_gateway.metadata import (
     PRINCIPAL_KEY,
     metadata_from_headers,
     parse_grpc_timeout,
