@@ -18,7 +18,9 @@ from opencue_gateway.transcode import (
     bytes_json,
     float32_json,
     float64_json,
+    json_bytes,
 )
+from opencue_gateway.wire import Shape
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +155,22 @@ def test_keys_follow_declaration_order_for_every_message(transcoder, catalog):
         check(method.input_type.DESCRIPTOR)
         check(method.output_type.DESCRIPTOR)
     assert "host.ProcSearchCriteria" in seen
+
+
+def test_list_reply_encodes_element_by_element(transcoder):
+    """A list reply's bytes are its elements' encodings spliced in, so it can be streamed."""
+    frames = [job_pb2.Frame(name=f"f{i}\x7f", state=job_pb2.RUNNING, max_rss=2**40 + i,
+                            used_memory=i) for i in range(3)]
+    reply = job_pb2.JobGetFramesResponse(frames=job_pb2.FrameSeq(frames=frames))
+    outer = transcoder.contract.message(reply.DESCRIPTOR).fields[0]
+    inner = outer.value.message.fields[0]
+    assert inner.shape is Shape.LIST
+    encoder = transcoder.encoder_for(job_pb2.Frame.DESCRIPTOR)
+    pieces = [json_bytes(encoder(frame)) for frame in frames]
+    spliced = (b'{"%s":{"%s":[' % (outer.json_name.encode(), inner.json_name.encode())
+               + b",".join(pieces) + b"]}}")
+    assert spliced == transcoder.encode(reply)
+    assert b"\\u007f" in pieces[0]
 
 
 def _message_class(descriptor):
@@ -308,6 +326,15 @@ def test_integers_past_64_bits_are_out_of_range_not_rounded(transcoder, body):
     with pytest.raises(GatewayError) as caught:
         transcoder.decode(job_pb2.Frame, body)
     assert "out of range" in caught.value.message
+
+
+def test_lone_surrogate_enum_names_are_unknown_names(transcoder):
+    """An enum name protobuf cannot look up is an unknown name (dropped, or a 400 when strict)."""
+    decoded = transcoder.decode(job_pb2.Frame, b'{"state": "\\ud800"}')
+    assert decoded.ignored_fields == ("state",)
+    with pytest.raises(GatewayError) as caught:
+        Transcoder(strict=True).decode(job_pb2.Frame, b'{"state": "\\ud800"}')
+    assert "unknown FrameState value" in caught.value.message
 
 
 def test_non_ascii_digits_are_not_numbers(transcoder):
