@@ -427,7 +427,7 @@ class _Decoder:
                 f"the request nests messages deeper than {MAX_NESTING} levels at {path!r}",
             )
         if wire.well_known is not None:
-            self._fill_well_known(message, obj, path)
+            self._fill_well_known(message, wire, obj, path)
             return
         if not isinstance(obj, dict):
             where = f"field {path!r}" if path else "the request body"
@@ -460,7 +460,9 @@ class _Decoder:
                 oneofs[oneof] = child
             self._set(message, field, value, child, depth)
 
-    def _fill_well_known(self, message: Message, obj: JsonValue, path: str) -> None:
+    def _fill_well_known(
+        self, message: Message, wire: WireMessage, obj: JsonValue, path: str
+    ) -> None:
         """Well-known types parse with protobuf's own JSON rules."""
         try:
             json_format.ParseDict(obj, message)
@@ -469,6 +471,11 @@ class _Decoder:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"invalid value for field {path!r}: {exc}",
             ) from None
+        except (TypeError, ValueError):
+            # json_format trusts the JSON type of some forms: a wrapper given an
+            # object, a Timestamp given a number, ... fail inside Python itself.
+            where = f"field {path!r}" if path else "the request body"
+            raise _type_error(where, f"{wire.full_name} in its JSON form", obj) from None
 
     def _set(
         self, message: Message, field: WireField, value: JsonValue, path: str, depth: int
