@@ -31,6 +31,7 @@ integer or ``"1E+5"`` for a float, which the patterns leave out.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -211,7 +212,8 @@ def _well_known_schema(message: WireMessage) -> Schema:
         # The wrappers (Int64Value, ...) print as their bare value.
         schema = _accepted_scalar(message.by_key["value"].value)
     else:
-        schema = _WELL_KNOWN_SCHEMAS[message.well_known]
+        # A copy: documents are the caller's to change, the table is not.
+        schema = copy.deepcopy(_WELL_KNOWN_SCHEMAS[message.well_known])
     return {**schema, "description": f"`{message.full_name}`, in protobuf's JSON form for it."}
 
 
