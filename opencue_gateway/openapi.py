@@ -3,15 +3,16 @@
 Nothing here is typed by hand: every path, operation and schema comes from the
 :class:`~opencue_gateway.catalog.MethodCatalog`, so a studio's own Cuebot fork
 gets a document for its extra RPCs too.  The schemas describe the wire contract
-of COMPATIBILITY.md exactly as :mod:`opencue_gateway.transcode` implements it,
-and the two sides differ, so each message has two schemas:
+of COMPATIBILITY.md as :mod:`opencue_gateway.wire` reads it from the
+descriptors, the same reading the encoder and decoder are compiled from, and
+the two sides differ, so each message has two schemas:
 
 * ``show.Show`` is what the gateway *prints* (section 3): lowerCamelCase names,
   every field present except oneof members, ``null`` for unset messages,
   64-bit integers as strings, enums by name (unknown numbers as numbers),
   ``"NaN"``/``"Infinity"``/``"-Infinity"`` for non-finite floats, and nothing
   else (``additionalProperties: false``, which is exact because the encoder and
-  this module read the same descriptors).
+  this module follow the same reading).
 * ``show.Show-Input`` is what the gateway *accepts* (section 2): lowerCamelCase
   names, the original proto names as aliases, ``null`` for "unset", integers as
   numbers or strings, enums by name or number.  Unknown fields are ignored, so
@@ -30,22 +31,30 @@ integer or ``"1E+5"`` for a float, which the patterns leave out.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Iterable
 from typing import Any
 
 import grpc
 import orjson
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.errors import HTTP_STATUS
-from opencue_gateway.transcode import (
+from opencue_gateway.wire import (
     FLOAT32_ROUNDS_TO_MAX,
+    FLOAT64_MAX,
     INT_RANGES,
-    WELL_KNOWN_TYPES,
-    enum_names_by_number,
-    is_map_field,
+    QUOTED_INTEGERS,
+    Kind,
+    Presence,
+    Shape,
+    WellKnown,
+    WireContract,
+    WireEnum,
+    WireField,
+    WireMessage,
+    WireValue,
 )
 
 Schema = dict[str, Any]
@@ -57,7 +66,6 @@ ERROR_SCHEMA = "Error"
 SECURITY_SCHEME = "bearerAuth"
 IGNORED_FIELDS_HEADER = "Opencue-Gateway-Ignored-Fields"
 
-_C = FieldDescriptor
 _REF = "#/components/schemas/"
 _NULL: Schema = {"type": "null"}
 
@@ -85,19 +93,14 @@ _STATUS_TEXT = {
     504: "Cuebot did not answer in time (DEADLINE_EXCEEDED).",
 }
 
-_INT_FORMAT = {
-    _C.CPPTYPE_INT32: "int32", _C.CPPTYPE_UINT32: "uint32",
-    _C.CPPTYPE_INT64: "int64", _C.CPPTYPE_UINT64: "uint64",
-}
-_FLOAT64_MAX = 1.7976931348623157e308
 _FLOAT_WORDS = "NaN|-?Infinity"
 # Numeric strings: the decoder takes any JSON number spelling in range; the
 # schema names the ones that are in range whatever their digits (at most 38
 # integer digits for a float, 308 for a double, and only negative exponents),
 # so a fuzzer never draws "1e999".
 _FLOAT_TEXT = {
-    _C.CPPTYPE_FLOAT: r"-?(?:0|[1-9][0-9]{0,37})(?:\.[0-9]+)?(?:[eE]-[0-9]+)?",
-    _C.CPPTYPE_DOUBLE: r"-?(?:0|[1-9][0-9]{0,307})(?:\.[0-9]+)?(?:[eE]-[0-9]+)?",
+    Kind.FLOAT: r"-?(?:0|[1-9][0-9]{0,37})(?:\.[0-9]+)?(?:[eE]-[0-9]+)?",
+    Kind.DOUBLE: r"-?(?:0|[1-9][0-9]{0,307})(?:\.[0-9]+)?(?:[eE]-[0-9]+)?",
 }
 # Standard base64 with padding, as the encoder prints it: the unused low bits
 # of the last character are zero, which narrows its alphabet.
@@ -175,17 +178,6 @@ def _nullable(schema: Schema) -> Schema:
     return schema
 
 
-
-def _is_oneof_member(field: FieldDescriptor) -> bool:
-    """Members of a oneof, including proto3 ``optional`` fields (a synthetic oneof)."""
-    return field.containing_oneof is not None
-
-
-def _oneof_groups(descriptor: Descriptor) -> list[list[FieldDescriptor]]:
-    """The oneofs with more than one member: at most one of those may be set."""
-    return [list(oneof.fields) for oneof in descriptor.oneofs if len(oneof.fields) > 1]
-
-
 def _humanize(name: str) -> str:
     """``GetJobWhiteboard`` -> ``Get job whiteboard``; acronyms keep their capitals."""
     words = re.findall(r"[A-Z]+(?=[A-Z][a-z]|[0-9]|$)|[A-Z]?[a-z]+|[0-9]+|[A-Z]+", name)
@@ -199,63 +191,64 @@ def _humanize(name: str) -> str:
 # Well-known types (OpenCue uses none; a fork's protos may)
 # --------------------------------------------------------------------------
 
-def _well_known_schema(descriptor: Descriptor) -> Schema:
+_WELL_KNOWN_SCHEMAS: dict[WellKnown, Schema] = {
+    WellKnown.TIMESTAMP: {"type": "string", "format": "date-time"},
+    WellKnown.DURATION: {"type": "string", "pattern": r"^-?[0-9]+(?:\.[0-9]{1,9})?s$"},
+    WellKnown.FIELD_MASK: {"type": "string"},
+    WellKnown.STRUCT: {"type": "object"},
+    WellKnown.LIST_VALUE: {"type": "array"},
+    WellKnown.VALUE: {},
+    WellKnown.EMPTY: {"type": "object", "maxProperties": 0},
+    WellKnown.ANY: {
+        "type": "object", "required": ["@type"],
+        "properties": {"@type": {"type": "string"}},
+    },
+}
+
+
+def _well_known_schema(message: WireMessage) -> Schema:
     """The JSON form protobuf gives a well-known type, on both sides of the gateway."""
-    name = descriptor.full_name
-    fixed: dict[str, Schema] = {
-        "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
-        "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(?:\.[0-9]{1,9})?s$"},
-        "google.protobuf.FieldMask": {"type": "string"},
-        "google.protobuf.Struct": {"type": "object"},
-        "google.protobuf.ListValue": {"type": "array"},
-        "google.protobuf.Value": {},
-        "google.protobuf.Empty": {"type": "object", "maxProperties": 0},
-        "google.protobuf.Any": {
-            "type": "object", "required": ["@type"],
-            "properties": {"@type": {"type": "string"}},
-        },
-    }
-    schema = fixed.get(name)
-    if schema is None:
+    if message.well_known is WellKnown.WRAPPER:
         # The wrappers (Int64Value, ...) print as their bare value.
-        value = descriptor.fields_by_name["value"]
-        schema = _accepted_scalar(value)
-    return {**schema, "description": f"`{name}`, in protobuf's JSON form for it."}
+        schema = _accepted_scalar(message.by_key["value"].value)
+    else:
+        # A copy: documents are the caller's to change, the table is not.
+        schema = copy.deepcopy(_WELL_KNOWN_SCHEMAS[message.well_known])
+    return {**schema, "description": f"`{message.full_name}`, in protobuf's JSON form for it."}
 
 
 # --------------------------------------------------------------------------
 # Scalars, printed (responses) and accepted (requests)
 # --------------------------------------------------------------------------
 
-def _printed_scalar(field: FieldDescriptor) -> Schema:
+def _printed_scalar(value: WireValue) -> Schema:
     """A non-message, non-enum value as the encoder prints it."""
-    cpp = field.cpp_type
-    if cpp in (_C.CPPTYPE_INT32, _C.CPPTYPE_UINT32):
-        low, high = INT_RANGES[cpp]
+    kind = value.kind
+    if value.int_range is not None:
+        low, high = value.int_range
+        if kind in QUOTED_INTEGERS:
+            return {
+                "type": "string", "format": kind.value,
+                "pattern": integer_pattern(low, high), "examples": ["0"],
+            }
         return {
-            "type": "integer", "format": _INT_FORMAT[cpp], "minimum": low, "maximum": high,
+            "type": "integer", "format": kind.value, "minimum": low, "maximum": high,
             "examples": [0],
         }
-    if cpp in (_C.CPPTYPE_INT64, _C.CPPTYPE_UINT64):
-        low, high = INT_RANGES[cpp]
+    if kind in _FLOAT_TEXT:
         return {
-            "type": "string", "format": _INT_FORMAT[cpp],
-            "pattern": integer_pattern(low, high), "examples": ["0"],
-        }
-    if cpp in (_C.CPPTYPE_FLOAT, _C.CPPTYPE_DOUBLE):
-        return {
-            **_float_number(cpp),
+            **_float_number(kind),
             "pattern": f"^(?:{_FLOAT_WORDS})$",
             "examples": [0],
         }
-    if cpp == _C.CPPTYPE_BOOL:
+    if kind is Kind.BOOL:
         return {"type": "boolean"}
-    if field.type == _C.TYPE_BYTES:
+    if kind is Kind.BYTES:
         return {"type": "string", "contentEncoding": "base64", "pattern": _BASE64_PRINTED}
     return {"type": "string"}
 
 
-def _float_number(cpp: int) -> Schema:
+def _float_number(kind: Kind) -> Schema:
     """A float or double as a JSON number (or string), within the type's range.
 
     Float32 values print in their shortest form, e.g. 3.4028235e+38 for the
@@ -263,50 +256,50 @@ def _float_number(cpp: int) -> Schema:
     a double at or past FLOAT32_ROUNDS_TO_MAX rounds to infinity, which the
     decoder refuses.
     """
-    if cpp == _C.CPPTYPE_FLOAT:
+    if kind is Kind.FLOAT:
         return {"type": ["number", "string"], "exclusiveMinimum": -FLOAT32_ROUNDS_TO_MAX,
                 "exclusiveMaximum": FLOAT32_ROUNDS_TO_MAX}
-    return {"type": ["number", "string"], "minimum": -_FLOAT64_MAX, "maximum": _FLOAT64_MAX}
+    return {"type": ["number", "string"], "minimum": -FLOAT64_MAX, "maximum": FLOAT64_MAX}
 
 
-def _accepted_scalar(field: FieldDescriptor) -> Schema:
+def _accepted_scalar(value: WireValue) -> Schema:
     """A non-message, non-enum value as the decoder accepts it."""
-    cpp = field.cpp_type
-    if cpp in INT_RANGES:
-        low, high = INT_RANGES[cpp]
+    kind = value.kind
+    if value.int_range is not None:
+        low, high = value.int_range
         return {
             "type": ["integer", "string"], "minimum": low, "maximum": high,
             "pattern": integer_pattern(low, high, negative_zero=True),
             "examples": [0],
         }
-    if cpp in (_C.CPPTYPE_FLOAT, _C.CPPTYPE_DOUBLE):
-        number = _float_number(cpp)
-        number["pattern"] = f"^(?:{_FLOAT_WORDS}|{_FLOAT_TEXT[cpp]})$"
+    if kind in _FLOAT_TEXT:
+        number = _float_number(kind)
+        number["pattern"] = f"^(?:{_FLOAT_WORDS}|{_FLOAT_TEXT[kind]})$"
         number["examples"] = [0]
         return number
-    if cpp == _C.CPPTYPE_BOOL:
+    if kind is Kind.BOOL:
         return {"type": "boolean"}
-    if field.type == _C.TYPE_BYTES:
+    if kind is Kind.BYTES:
         return {"type": "string", "contentEncoding": "base64", "pattern": _BASE64_ACCEPTED}
     return {"type": "string"}
 
 
-def _printed_map_key(field: FieldDescriptor) -> Schema | None:
+def _printed_map_key(key: WireValue) -> Schema | None:
     """``propertyNames`` for a map's keys as printed; None for string keys."""
-    if field.cpp_type == _C.CPPTYPE_STRING:
+    if key.kind is Kind.STRING:
         return None
-    if field.cpp_type == _C.CPPTYPE_BOOL:
+    if key.kind is Kind.BOOL:
         return {"enum": ["true", "false"]}
-    low, high = INT_RANGES[field.cpp_type]
+    low, high = key.int_range
     return {"pattern": integer_pattern(low, high)}
 
 
-def _accepted_map_key(field: FieldDescriptor) -> Schema | None:
+def _accepted_map_key(key: WireValue) -> Schema | None:
     """``propertyNames`` for a map's keys as accepted; None for string keys."""
-    if field.cpp_type in INT_RANGES:
-        low, high = INT_RANGES[field.cpp_type]
+    if key.int_range is not None:
+        low, high = key.int_range
         return {"pattern": integer_pattern(low, high, negative_zero=True)}
-    return _printed_map_key(field)
+    return _printed_map_key(key)
 
 
 # --------------------------------------------------------------------------
@@ -318,86 +311,83 @@ class _SchemaBuilder:
 
     def __init__(self, strict: bool) -> None:
         self.strict = strict
+        self.contract = WireContract()
         self.schemas: dict[str, Schema] = {}
 
     # -- responses ---------------------------------------------------------
 
-    def printed_message(self, descriptor: Descriptor) -> Schema:
+    def printed_message(self, message: WireMessage) -> Schema:
         """A ``$ref`` to the schema of a message as the gateway prints it."""
-        name = descriptor.full_name
-        if name in WELL_KNOWN_TYPES:
-            return self._well_known(descriptor)
+        if message.well_known is not None:
+            return self._well_known(message)
+        name = message.full_name
         if name not in self.schemas:
             self.schemas[name] = {}  # placeholder: recursive types refer to themselves
-            self.schemas[name] = self._build_printed(descriptor)
+            self.schemas[name] = self._build_printed(message)
         return _ref(name)
 
-    def _build_printed(self, descriptor: Descriptor) -> Schema:
+    def _build_printed(self, message: WireMessage) -> Schema:
         properties: Schema = {}
         required = []
-        for field in descriptor.fields:
+        for field in message.fields:
             properties[field.json_name] = self._printed_field(field)
-            if not _is_oneof_member(field):
+            if field.presence is not Presence.OMITTED:
                 required.append(field.json_name)
         schema: Schema = {
             "type": "object",
-            "description": f"`{descriptor.full_name}` as the gateway prints it.",
+            "description": f"`{message.full_name}` as the gateway prints it.",
             "properties": properties,
             "required": required,
             "additionalProperties": False,
         }
         pairs = [
             {"required": [a.json_name, b.json_name]}
-            for group in _oneof_groups(descriptor)
+            for group in message.exclusive
             for i, a in enumerate(group) for b in group[i + 1:]
         ]
         if pairs:
             schema["not"] = {"anyOf": pairs}
         return schema
 
-    def _printed_field(self, field: FieldDescriptor) -> Schema:
-        if is_map_field(field):
-            entry = field.message_type.fields_by_name
+    def _printed_field(self, field: WireField) -> Schema:
+        if field.shape is Shape.MAP:
             schema: Schema = {
                 "type": "object",
-                "additionalProperties": self._printed_value(entry["value"]),
+                "additionalProperties": self._printed_value(field.value),
             }
-            keys = _printed_map_key(entry["key"])
+            keys = _printed_map_key(field.key)
             if keys is not None:
                 schema["propertyNames"] = keys
             return schema
-        if field.is_repeated:
-            return {"type": "array", "items": self._printed_value(field)}
-        value = self._printed_value(field)
-        if not _is_oneof_member(field) and (
-            field.cpp_type == _C.CPPTYPE_MESSAGE or field.has_presence
-        ):
+        if field.shape is Shape.LIST:
+            return {"type": "array", "items": self._printed_value(field.value)}
+        value = self._printed_value(field.value)
+        if field.presence is Presence.NULL:
             # Unset singular messages (and proto2 optional scalars) print as null.
             return _nullable(value)
         return value
 
-    def _printed_value(self, field: FieldDescriptor) -> Schema:
-        if field.cpp_type == _C.CPPTYPE_MESSAGE:
-            return self.printed_message(field.message_type)
-        if field.cpp_type == _C.CPPTYPE_ENUM:
-            return self._printed_enum(field.enum_type)
-        return _printed_scalar(field)
+    def _printed_value(self, value: WireValue) -> Schema:
+        if value.kind is Kind.MESSAGE:
+            return self.printed_message(value.message)
+        if value.kind is Kind.ENUM:
+            return self._printed_enum(value.enum)
+        return _printed_scalar(value)
 
-    def _printed_enum(self, enum: EnumDescriptor) -> Schema:
+    def _printed_enum(self, enum: WireEnum) -> Schema:
         name = enum.full_name
         if name not in self.schemas:
             # The encoder maps each number to one name (the first alias, as Go
             # does); a number the descriptor does not know prints as the number.
-            by_number = enum_names_by_number(enum)
-            names = list(dict.fromkeys(by_number.values()))
-            low, high = INT_RANGES[_C.CPPTYPE_INT32]
+            names = list(dict.fromkeys(enum.printed.values()))
+            low, high = INT_RANGES[Kind.INT32]
             self.schemas[name] = {
                 "description": f"`{name}` as the gateway prints it: the value's name, "
                                "or its number when the gateway's protos do not know it.",
                 "anyOf": [
                     {"type": "string", "enum": names},
                     {"type": "integer", "minimum": low, "maximum": high,
-                     "not": {"enum": sorted(by_number)}},
+                     "not": {"enum": sorted(enum.printed)}},
                 ],
                 # Swagger UI would otherwise show "string" as the example.
                 "examples": names[:1],
@@ -406,30 +396,30 @@ class _SchemaBuilder:
 
     # -- requests ----------------------------------------------------------
 
-    def accepted_message(self, descriptor: Descriptor) -> Schema:
+    def accepted_message(self, message: WireMessage) -> Schema:
         """A ``$ref`` to the schema of a message as the gateway accepts it."""
-        if descriptor.full_name in WELL_KNOWN_TYPES:
-            return self._well_known(descriptor)
-        name = descriptor.full_name + INPUT_SUFFIX
+        if message.well_known is not None:
+            return self._well_known(message)
+        name = message.full_name + INPUT_SUFFIX
         if name not in self.schemas:
             self.schemas[name] = {}
-            self.schemas[name] = self._build_accepted(descriptor)
+            self.schemas[name] = self._build_accepted(message)
         return _ref(name)
 
-    def _build_accepted(self, descriptor: Descriptor) -> Schema:
+    def _build_accepted(self, message: WireMessage) -> Schema:
         properties: Schema = {}
         aliases: Schema = {}
         # Bodies the decoder refuses although each key is fine on its own.
         conflicts: list[Schema] = []
-        for field in descriptor.fields:
+        for field in message.fields:
             schema = self._accepted_field(field)
             properties[field.json_name] = schema
             if field.name != field.json_name:
                 aliases[field.name] = {"properties": {field.name: schema}}
                 # The same field under both names, even as null.
                 conflicts.append({"required": [field.json_name, field.name]})
-        conflicts.extend(self._accepted_oneof_pairs(descriptor))
-        text = f"`{descriptor.full_name}` as the gateway accepts it. `null` leaves a field unset."
+        conflicts.extend(self._accepted_oneof_pairs(message))
+        text = f"`{message.full_name}` as the gateway accepts it. `null` leaves a field unset."
         if aliases:
             listed = ", ".join(f"`{name}`" for name in aliases)
             text += f" The proto field names are accepted too ({listed}), but not both spellings."
@@ -456,11 +446,11 @@ class _SchemaBuilder:
         return schema
 
     @staticmethod
-    def _accepted_oneof_pairs(descriptor: Descriptor) -> list[Schema]:
+    def _accepted_oneof_pairs(message: WireMessage) -> list[Schema]:
         """Bodies setting two members of one oneof (in any spelling, not null) are a 400."""
         set_value: Schema = {"not": _NULL}
         pairs = []
-        for group in _oneof_groups(descriptor):
+        for group in message.exclusive:
             for i, first in enumerate(group):
                 for second in group[i + 1:]:
                     for a in dict.fromkeys((first.json_name, first.name)):
@@ -471,35 +461,34 @@ class _SchemaBuilder:
                             })
         return pairs
 
-    def _accepted_field(self, field: FieldDescriptor) -> Schema:
-        if is_map_field(field):
-            entry = field.message_type.fields_by_name
+    def _accepted_field(self, field: WireField) -> Schema:
+        if field.shape is Shape.MAP:
             schema: Schema = {
                 "type": ["object", "null"],
-                "additionalProperties": self._accepted_value(entry["value"]),
+                "additionalProperties": self._accepted_value(field.value),
             }
-            keys = _accepted_map_key(entry["key"])
+            keys = _accepted_map_key(field.key)
             if keys is not None:
                 schema["propertyNames"] = keys
             return schema
-        if field.is_repeated:
+        if field.shape is Shape.LIST:
             # null leaves the field unset; a null element is a 400.
-            return {"type": ["array", "null"], "items": self._accepted_value(field)}
-        return _nullable(self._accepted_value(field))
+            return {"type": ["array", "null"], "items": self._accepted_value(field.value)}
+        return _nullable(self._accepted_value(field.value))
 
-    def _accepted_value(self, field: FieldDescriptor) -> Schema:
-        if field.cpp_type == _C.CPPTYPE_MESSAGE:
-            return self.accepted_message(field.message_type)
-        if field.cpp_type == _C.CPPTYPE_ENUM:
-            return self._accepted_enum(field.enum_type)
-        return _accepted_scalar(field)
+    def _accepted_value(self, value: WireValue) -> Schema:
+        if value.kind is Kind.MESSAGE:
+            return self.accepted_message(value.message)
+        if value.kind is Kind.ENUM:
+            return self._accepted_enum(value.enum)
+        return _accepted_scalar(value)
 
-    def _accepted_enum(self, enum: EnumDescriptor) -> Schema:
+    def _accepted_enum(self, enum: WireEnum) -> Schema:
         name = enum.full_name + INPUT_SUFFIX
         if name not in self.schemas:
-            low, high = INT_RANGES[_C.CPPTYPE_INT32]
+            low, high = INT_RANGES[Kind.INT32]
             choices: list[Schema] = [
-                {"type": "string", "enum": list(enum.values_by_name)},
+                {"type": "string", "enum": list(enum.names)},
                 {"type": "integer", "minimum": low, "maximum": high},
             ]
             text = f"`{enum.full_name}` by name or by number."
@@ -512,16 +501,16 @@ class _SchemaBuilder:
                 )
                 choices.append({"type": "string"})
             self.schemas[name] = {
-                "description": text, "anyOf": choices, "examples": list(enum.values_by_name)[:1],
+                "description": text, "anyOf": choices, "examples": list(enum.names[:1]),
             }
         return _ref(name)
 
     # -- both ----------------------------------------------------------------
 
-    def _well_known(self, descriptor: Descriptor) -> Schema:
-        name = descriptor.full_name
+    def _well_known(self, message: WireMessage) -> Schema:
+        name = message.full_name
         if name not in self.schemas:
-            self.schemas[name] = _well_known_schema(descriptor)
+            self.schemas[name] = _well_known_schema(message)
         return _ref(name)
 
 
@@ -597,8 +586,8 @@ def _error_responses() -> tuple[Schema, Schema]:
 
 
 def _operation(method: RpcMethod, builder: _SchemaBuilder, statuses: Iterable[int]) -> Schema:
-    request = method.input_type.DESCRIPTOR
-    reply = method.output_type.DESCRIPTOR
+    request = builder.contract.message(method.input_type.DESCRIPTOR)
+    reply = builder.contract.message(method.output_type.DESCRIPTOR)
     kind = "Read-only" if method.read_only else "Changes farm state"
     responses: Schema = {
         "200": {

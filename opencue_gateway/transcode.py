@@ -8,9 +8,12 @@ floats in Go's shortest form.  Requests parse like ``protojson`` with
 as strings or numbers; unknown fields and enum names are dropped and reported
 (or rejected in strict mode); every type error names the field.
 
-Both directions are compiled once per message type from its descriptor, so a
-request does no descriptor lookups and no reflection.  Nothing here imports
-Twisted: this module runs in the worker threads.
+What each field looks like in JSON comes from :mod:`opencue_gateway.wire`,
+which the OpenAPI schemas are built from too; this module only turns that
+reading into code.  The encoder of a message type is one generated Python
+function, and the decoder walks the contract's tables, so a request does no
+descriptor lookups and no reflection.  Nothing here imports Twisted: this
+module runs in the worker threads.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import keyword
 import math
 import re
 import struct
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -29,33 +33,28 @@ from typing import Any
 import grpc
 import orjson
 from google.protobuf import json_format
-from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 from opencue_gateway.errors import GatewayError
+from opencue_gateway.wire import (
+    FLOAT32_MAX,
+    FLOAT32_ROUNDS_TO_MAX,
+    INT_RANGES,
+    QUOTED_INTEGERS,
+    Kind,
+    Presence,
+    Shape,
+    WireContract,
+    WireEnum,
+    WireField,
+    WireMessage,
+    WireValue,
+)
 
 JsonValue = Any
 Encoder = Callable[[Message], JsonValue]
 
-# Well-known types have their own JSON forms (RFC 3339 timestamps, "1.5s"
-# durations, ...).  OpenCue's protos use none of them, but a studio's fork may;
-# protobuf's own json_format prints them the way protojson does.
-WELL_KNOWN_TYPES = frozenset({
-    "google.protobuf.Any", "google.protobuf.Duration", "google.protobuf.Timestamp",
-    "google.protobuf.FieldMask", "google.protobuf.Struct", "google.protobuf.Value",
-    "google.protobuf.ListValue", "google.protobuf.Empty",
-    "google.protobuf.BoolValue", "google.protobuf.BytesValue", "google.protobuf.DoubleValue",
-    "google.protobuf.FloatValue", "google.protobuf.Int32Value", "google.protobuf.Int64Value",
-    "google.protobuf.StringValue", "google.protobuf.UInt32Value", "google.protobuf.UInt64Value",
-})
-
-_C = FieldDescriptor
-INT_RANGES = {
-    _C.CPPTYPE_INT32: (-(2**31), 2**31 - 1),
-    _C.CPPTYPE_UINT32: (0, 2**32 - 1),
-    _C.CPPTYPE_INT64: (-(2**63), 2**63 - 1),
-    _C.CPPTYPE_UINT64: (0, 2**64 - 1),
-}
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?\Z")
 _JSON_INTEGER = re.compile(r"-?[0-9]+\Z")
 # orjson reads integers past 64 bits as (rounded) floats; bodies that may hold
@@ -76,18 +75,13 @@ _float_cache: dict[tuple[float, int], JsonValue] = {}
 _FLOAT_CACHE_LIMIT = 65536
 
 
-_FLOAT32_MAX = 3.4028234663852886e38
-# Doubles below FLT_MAX + half an ulp still round to FLT_MAX under IEEE rules.
-FLOAT32_ROUNDS_TO_MAX = 2.0**128 - 2.0**103
-
-
 def _to_float32(value: float) -> float:
     """Round a Python float to the nearest float32 (infinity past the largest), as C does."""
     try:
         return _F32.unpack(_F32.pack(value))[0]
     except OverflowError:
         if abs(value) < FLOAT32_ROUNDS_TO_MAX:
-            return math.copysign(_FLOAT32_MAX, value)
+            return math.copysign(FLOAT32_MAX, value)
         return math.copysign(math.inf, value)
 
 
@@ -177,32 +171,29 @@ def bytes_json(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
+def json_bytes(value: JsonValue) -> bytes:
+    """Serialize what an encoder returned as the JSON bytes the contract defines.
+
+    The bytes of a list are its elements' bytes joined by commas inside
+    brackets, so a list reply can be sent element by element.
+    """
+    body = orjson.dumps(value)
+    if b"\x7f" in body:
+        # protojson escapes DEL; orjson leaves it raw.  A raw 0x7f byte can
+        # only occur inside a JSON string, so the replacement is safe.
+        body = body.replace(b"\x7f", b"\\u007f")
+    return body
+
+
 # --------------------------------------------------------------------------
-# Encoding: message -> JSON, compiled per message type
+# Encoding: message -> JSON, one generated function per message type
 # --------------------------------------------------------------------------
 
-def _attr(field: FieldDescriptor) -> str:
+def _attr(name: str) -> str:
     """Source text reading a field from ``m``; keywords need getattr."""
-    if keyword.iskeyword(field.name):
-        return f"getattr(m, {field.name!r})"
-    return f"m.{field.name}"
-
-
-def enum_names_by_number(enum: EnumDescriptor) -> dict[int, str]:
-    """The name printed for each number of an enum: of aliases, the first, as Go prints."""
-    names: dict[int, str] = {}
-    for value in enum.values:
-        names.setdefault(value.number, value.name)
-    return names
-
-
-def is_map_field(field: FieldDescriptor) -> bool:
-    """True for ``map<K, V>`` fields, which protobuf models as repeated entries."""
-    return (
-        field.is_repeated
-        and field.message_type is not None
-        and field.message_type.GetOptions().map_entry
-    )
+    if keyword.iskeyword(name):
+        return f"getattr(m, {name!r})"
+    return f"m.{name}"
 
 
 class _EncoderCompiler:
@@ -217,94 +208,86 @@ class _EncoderCompiler:
             "F32": float32_json,
             "F64": float64_json,
             "B64": bytes_json,
-            "WKT": _well_known_to_json,
             "KEY_BOOL": lambda k: "true" if k else "false",
         }
         self._names: dict[str, str] = {}
+        self._enum_tables: dict[str, str] = {}
+        self._lock = threading.Lock()
 
-    def encoder_for(self, descriptor: Descriptor) -> Encoder:
-        """The compiled encoder of a message type, compiling what it reaches."""
-        name = self._function_name(descriptor)
-        return self.namespace[name]
+    def compile(self, message: WireMessage) -> Encoder:
+        """The encoder of a message type, compiling it and what it reaches on first use."""
+        with self._lock:
+            return self.namespace[self._function_name(message)]
 
-    def _function_name(self, descriptor: Descriptor) -> str:
-        """Name of the function for ``descriptor``; compiles it on first use."""
-        existing = self._names.get(descriptor.full_name)
+    def _function_name(self, message: WireMessage) -> str:
+        """Name of the function for ``message``; compiles it on first use."""
+        existing = self._names.get(message.full_name)
         if existing is not None:
             return existing
         name = f"enc_{len(self._names)}"
-        self._names[descriptor.full_name] = name
-        if descriptor.full_name in WELL_KNOWN_TYPES:
+        self._names[message.full_name] = name
+        if message.well_known is not None:
             self.namespace[name] = _well_known_to_json
         else:
-            exec(self._source(name, descriptor), self.namespace)
+            exec(self._source(name, message), self.namespace)
         return name
 
-    def _enum_table(self, field: FieldDescriptor) -> str:
-        """Namespace name of a number->name dict for an enum type."""
-        table = "E_" + field.enum_type.full_name.replace(".", "_")
-        if table not in self.namespace:
-            self.namespace[table] = enum_names_by_number(field.enum_type)
+    def _enum_table(self, enum: WireEnum) -> str:
+        """Namespace name of an enum's number->name dict."""
+        table = self._enum_tables.get(enum.full_name)
+        if table is None:
+            table = f"E_{len(self._enum_tables)}"
+            self._enum_tables[enum.full_name] = table
+            self.namespace[table] = enum.printed
         return table
 
-    def _scalar(self, field: FieldDescriptor, expr: str) -> str:
-        """Source converting one value of a non-message field to its JSON form."""
-        cpp = field.cpp_type
-        if cpp in (_C.CPPTYPE_INT64, _C.CPPTYPE_UINT64):
+    def _value(self, value: WireValue, expr: str) -> str:
+        """Source converting one value held in ``expr`` to its JSON form."""
+        kind = value.kind
+        if kind is Kind.MESSAGE:
+            return f"{self._function_name(value.message)}({expr})"
+        if kind in QUOTED_INTEGERS:
             return f"str({expr})"
-        if cpp == _C.CPPTYPE_FLOAT:
+        if kind is Kind.FLOAT:
             return f"F32({expr})"
-        if cpp == _C.CPPTYPE_DOUBLE:
+        if kind is Kind.DOUBLE:
             return f"F64({expr})"
-        if cpp == _C.CPPTYPE_ENUM:
-            table = self._enum_table(field)
-            return f"{table}.get({expr}, {expr})"
-        if field.type == _C.TYPE_BYTES:
+        if kind is Kind.ENUM:
+            return f"{self._enum_table(value.enum)}.get({expr}, {expr})"
+        if kind is Kind.BYTES:
             return f"B64({expr})"
         return expr
 
-    def _value(self, field: FieldDescriptor, expr: str) -> str:
-        """Source converting one value (scalar or message) of a field."""
-        if field.cpp_type == _C.CPPTYPE_MESSAGE:
-            return f"{self._function_name(field.message_type)}({expr})"
-        return self._scalar(field, expr)
-
-    def _field_expr(self, field: FieldDescriptor) -> str:
+    def _field_expr(self, field: WireField) -> str:
         """Source for a field's whole JSON value, presence rules aside."""
-        attr = _attr(field)
-        if is_map_field(field):
-            key_field = field.message_type.fields_by_name["key"]
-            value_field = field.message_type.fields_by_name["value"]
-            if key_field.cpp_type == _C.CPPTYPE_BOOL:
+        attr = _attr(field.name)
+        if field.shape is Shape.MAP:
+            key_kind = field.key.kind
+            if key_kind is Kind.BOOL:
                 key = "KEY_BOOL(k)"
-            elif key_field.cpp_type == _C.CPPTYPE_STRING:
+            elif key_kind is Kind.STRING:
                 key = "k"
             else:
                 key = "str(k)"
-            value = self._value(value_field, "v")
+            value = self._value(field.value, "v")
             return f"{{{key}: {value} for k, v in sorted({attr}.items())}}"
-        if field.is_repeated:
-            element = self._value(field, "v")
+        if field.shape is Shape.LIST:
+            element = self._value(field.value, "v")
             if element == "v":
                 return f"list({attr})"
             return f"[{element} for v in {attr}]"
-        return self._value(field, attr)
+        return self._value(field.value, attr)
 
-    def _source(self, name: str, descriptor: Descriptor) -> str:
+    def _source(self, name: str, message: WireMessage) -> str:
         """Python source of the encoder function for one message type."""
         lines = [f"def {name}(m):", "    d = {}"]
-        for field in descriptor.fields:
+        for field in message.fields:
             key = repr(field.json_name)
             expr = self._field_expr(field)
-            if field.is_repeated:
-                lines.append(f"    d[{key}] = {expr}")
-            elif field.containing_oneof is not None:
-                # Go skips unset oneof members, including proto3 `optional`.
+            if field.presence is Presence.OMITTED:
                 lines.append(f"    if m.HasField({field.name!r}): d[{key}] = {expr}")
-            elif field.cpp_type == _C.CPPTYPE_MESSAGE or field.has_presence:
-                lines.append(
-                    f"    d[{key}] = {expr} if m.HasField({field.name!r}) else None"
-                )
+            elif field.presence is Presence.NULL:
+                lines.append(f"    d[{key}] = {expr} if m.HasField({field.name!r}) else None")
             else:
                 lines.append(f"    d[{key}] = {expr}")
         lines.append("    return d")
@@ -319,15 +302,6 @@ def _well_known_to_json(message: Message) -> JsonValue:
 # --------------------------------------------------------------------------
 # Decoding: JSON -> message, with field-naming errors and dropped-field reports
 # --------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class _FieldSpec:
-    """What the decoder needs to know about one field, looked up by JSON key."""
-
-    field: FieldDescriptor
-    map_key: FieldDescriptor | None
-    map_value: FieldDescriptor | None
-
 
 def _json_kind(value: JsonValue) -> str:
     """Describe a JSON value's type in words for error messages."""
@@ -344,36 +318,20 @@ def _json_kind(value: JsonValue) -> str:
     return "an object"
 
 
-_EXPECTED = {
-    _C.CPPTYPE_INT32: "a 32-bit integer",
-    _C.CPPTYPE_UINT32: "an unsigned 32-bit integer",
-    _C.CPPTYPE_INT64: "a 64-bit integer (number or string)",
-    _C.CPPTYPE_UINT64: "an unsigned 64-bit integer (number or string)",
-    _C.CPPTYPE_FLOAT: "a number",
-    _C.CPPTYPE_DOUBLE: "a number",
-    _C.CPPTYPE_BOOL: "true or false",
-    _C.CPPTYPE_STRING: "a string",
-    _C.CPPTYPE_ENUM: "an enum name or number",
-    _C.CPPTYPE_MESSAGE: "an object",
-}
-
-
-def _expected(field: FieldDescriptor) -> str:
-    """Words for what a field accepts."""
-    if field.type == _C.TYPE_BYTES:
-        return "a base64 string"
-    if field.cpp_type == _C.CPPTYPE_ENUM:
-        return f"a {field.enum_type.name} name or number"
-    if field.cpp_type == _C.CPPTYPE_MESSAGE:
-        return f"a {field.message_type.name} object"
-    return _EXPECTED[field.cpp_type]
-
-
 class _InvalidValueError(Exception):
     """A value that does not fit its field; the caller adds the field path."""
 
 
-def _parse_integer(value: JsonValue, cpp_type: int) -> int:
+_INT32_RANGE = INT_RANGES[Kind.INT32]
+# The members the decoder tests for every value, bound once: reading a member
+# off its Enum class costs a descriptor call each time.
+_MAP, _LIST = Shape.MAP, Shape.LIST
+_MESSAGE, _FLOAT, _DOUBLE, _BOOL, _ENUM, _BYTES, _STRING = (
+    Kind.MESSAGE, Kind.FLOAT, Kind.DOUBLE, Kind.BOOL, Kind.ENUM, Kind.BYTES, Kind.STRING
+)
+
+
+def _parse_integer(value: JsonValue, int_range: tuple[int, int]) -> int:
     """Accept what protojson accepts for integers: integral numbers, as numbers or strings."""
     if isinstance(value, bool):
         raise _InvalidValueError
@@ -389,13 +347,13 @@ def _parse_integer(value: JsonValue, cpp_type: int) -> int:
         if not number.is_integer():
             raise _InvalidValueError
         number = int(number)
-    low, high = INT_RANGES[cpp_type]
+    low, high = int_range
     if not low <= number <= high:
         raise _InvalidValueError("out of range")
     return number
 
 
-def _parse_float(value: JsonValue, cpp_type: int) -> float:
+def _parse_float(value: JsonValue, float32: bool) -> float:
     """Accept numbers, numeric strings and "NaN"/"Infinity"/"-Infinity"."""
     if isinstance(value, bool):
         raise _InvalidValueError
@@ -408,7 +366,7 @@ def _parse_float(value: JsonValue, cpp_type: int) -> float:
     if not isinstance(value, (int, float)):
         raise _InvalidValueError
     number = float(value)
-    if cpp_type == _C.CPPTYPE_FLOAT:
+    if float32:
         number = _to_float32(number)
     if math.isinf(number):
         raise _InvalidValueError("out of range")
@@ -446,8 +404,7 @@ def _parse_bytes(value: JsonValue) -> bytes:
 class _Decoder:
     """Fills one request message from parsed JSON, remembering what it dropped."""
 
-    def __init__(self, specs: _SpecTable, strict: bool) -> None:
-        self._specs = specs
+    def __init__(self, strict: bool) -> None:
         self._strict = strict
         self.ignored: list[str] = []
 
@@ -460,30 +417,30 @@ class _Decoder:
             )
         self.ignored.append(path)
 
-    def fill(self, message: Message, obj: JsonValue, path: str, depth: int = 0) -> None:
-        """Set ``message``'s fields from a JSON object."""
+    def fill(
+        self, message: Message, wire: WireMessage, obj: JsonValue, path: str, depth: int = 0
+    ) -> None:
+        """Set ``message``'s fields (``wire`` is its type's contract) from a JSON object."""
         if depth > MAX_NESTING:
             raise GatewayError(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"the request nests messages deeper than {MAX_NESTING} levels at {path!r}",
             )
-        descriptor = message.DESCRIPTOR
-        if descriptor.full_name in WELL_KNOWN_TYPES:
-            self._fill_well_known(message, obj, path)
+        if wire.well_known is not None:
+            self._fill_well_known(message, wire, obj, path)
             return
         if not isinstance(obj, dict):
             where = f"field {path!r}" if path else "the request body"
-            raise _type_error(where, f"a {descriptor.name} object", obj)
-        specs = self._specs.for_message(descriptor)
+            raise _type_error(where, f"a {wire.name} object", obj)
+        by_key = wire.by_key
         seen: dict[str, str] = {}
         oneofs: dict[str, str] = {}
         for key, value in obj.items():
             child = f"{path}.{key}" if path else key
-            spec = specs.get(key)
-            if spec is None:
+            field = by_key.get(key)
+            if field is None:
                 self._drop(child, "unknown field")
                 continue
-            field = spec.field
             if field.name in seen:
                 raise GatewayError(
                     grpc.StatusCode.INVALID_ARGUMENT,
@@ -492,18 +449,20 @@ class _Decoder:
             seen[field.name] = key
             if value is None:
                 continue
-            oneof = field.containing_oneof
+            oneof = field.oneof
             if oneof is not None:
-                if oneof.name in oneofs:
+                if oneof in oneofs:
                     raise GatewayError(
                         grpc.StatusCode.INVALID_ARGUMENT,
-                        f"fields {oneofs[oneof.name]!r} and {child!r} belong to the same "
-                        f"oneof {oneof.name!r}; set only one",
+                        f"fields {oneofs[oneof]!r} and {child!r} belong to the same "
+                        f"oneof {oneof!r}; set only one",
                     )
-                oneofs[oneof.name] = child
-            self._set(message, spec, value, child, depth)
+                oneofs[oneof] = child
+            self._set(message, field, value, child, depth)
 
-    def _fill_well_known(self, message: Message, obj: JsonValue, path: str) -> None:
+    def _fill_well_known(
+        self, message: Message, wire: WireMessage, obj: JsonValue, path: str
+    ) -> None:
         """Well-known types parse with protobuf's own JSON rules."""
         try:
             json_format.ParseDict(obj, message)
@@ -512,95 +471,105 @@ class _Decoder:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"invalid value for field {path!r}: {exc}",
             ) from None
+        except (TypeError, ValueError):
+            # json_format trusts the JSON type of some forms: a wrapper given an
+            # object, a Timestamp given a number, ... fail inside Python itself.
+            where = f"field {path!r}" if path else "the request body"
+            raise _type_error(where, f"{wire.full_name} in its JSON form", obj) from None
 
     def _set(
-        self, message: Message, spec: _FieldSpec, value: JsonValue, path: str, depth: int
+        self, message: Message, field: WireField, value: JsonValue, path: str, depth: int
     ) -> None:
         """Set one field (singular, repeated or map) from its JSON value."""
-        field = spec.field
-        if spec.map_key is not None:
-            self._set_map(getattr(message, field.name), spec, value, path, depth)
-        elif field.is_repeated:
+        shape = field.shape
+        element = field.value
+        if shape is _MAP:
+            self._set_map(getattr(message, field.name), field, value, path, depth)
+        elif shape is _LIST:
             if not isinstance(value, list):
-                raise _type_error(f"field {path!r}", f"an array of {_expected(field)}", value)
+                raise _type_error(f"field {path!r}", f"an array of {element.accepts}", value)
             container = getattr(message, field.name)
-            if field.cpp_type == _C.CPPTYPE_MESSAGE:
+            if element.kind is _MESSAGE:
                 for index, item in enumerate(value):
-                    self._fill_child(container.add(), item, f"{path}[{index}]", depth)
+                    self._fill_child(
+                        container.add(), element.message, item, f"{path}[{index}]", depth
+                    )
             else:
                 items = []
                 for index, item in enumerate(value):
-                    converted = self._scalar(field, item, f"{path}[{index}]")
+                    converted = self._scalar(element, item, f"{path}[{index}]")
                     if converted is not _DROPPED:
                         items.append(converted)
                 container.extend(items)
-        elif field.cpp_type == _C.CPPTYPE_MESSAGE:
+        elif element.kind is _MESSAGE:
             child = getattr(message, field.name)
             child.SetInParent()
-            self.fill(child, value, path, depth + 1)
+            self.fill(child, element.message, value, path, depth + 1)
         else:
-            converted = self._scalar(field, value, path)
+            converted = self._scalar(element, value, path)
             if converted is not _DROPPED:
                 setattr(message, field.name, converted)
 
-    def _fill_child(self, message: Message, value: JsonValue, path: str, depth: int) -> None:
+    def _fill_child(
+        self, message: Message, wire: WireMessage, value: JsonValue, path: str, depth: int
+    ) -> None:
         """Fill an element of a repeated or map message field; null is not an element."""
         if value is None:
-            raise _type_error(f"field {path!r}", f"a {message.DESCRIPTOR.name} object", value)
-        self.fill(message, value, path, depth + 1)
+            raise _type_error(f"field {path!r}", f"a {wire.name} object", value)
+        self.fill(message, wire, value, path, depth + 1)
 
     def _set_map(
-        self, container: Any, spec: _FieldSpec, value: JsonValue, path: str, depth: int
+        self, container: Any, field: WireField, value: JsonValue, path: str, depth: int
     ) -> None:
         """Fill a map field from a JSON object whose keys are strings."""
         if not isinstance(value, dict):
             raise _type_error(f"field {path!r}", "an object (map)", value)
-        key_field, value_field = spec.map_key, spec.map_value
+        key_type, value_type = field.key, field.value
         for raw_key, item in value.items():
             child = f"{path}[{raw_key!r}]"
-            key = self._map_key(key_field, raw_key, child)
-            if value_field.cpp_type == _C.CPPTYPE_MESSAGE:
-                self._fill_child(container[key], item, child, depth)
+            key = self._map_key(key_type, raw_key, child)
+            if value_type.kind is _MESSAGE:
+                self._fill_child(container[key], value_type.message, item, child, depth)
                 continue
             if item is None:
-                raise _type_error(f"field {child!r}", _expected(value_field), item)
-            converted = self._scalar(value_field, item, child)
+                raise _type_error(f"field {child!r}", value_type.accepts, item)
+            converted = self._scalar(value_type, item, child)
             if converted is not _DROPPED:
                 container[key] = converted
 
     @staticmethod
-    def _map_key(field: FieldDescriptor, raw: str, path: str) -> Any:
+    def _map_key(key_type: WireValue, raw: str, path: str) -> Any:
         """Convert a JSON object key to the map's key type."""
-        if field.cpp_type == _C.CPPTYPE_STRING:
+        if key_type.kind is _STRING:
             return raw
-        if field.cpp_type == _C.CPPTYPE_BOOL:
+        if key_type.kind is _BOOL:
             if raw in ("true", "false"):
                 return raw == "true"
         else:
             try:
-                return _parse_integer(raw, field.cpp_type)
+                return _parse_integer(raw, key_type.int_range)
             except _InvalidValueError:
                 pass
         raise GatewayError(
             grpc.StatusCode.INVALID_ARGUMENT,
-            f"invalid map key at {path!r}: expected {_expected(field)}",
+            f"invalid map key at {path!r}: expected {key_type.accepts}",
         )
 
-    def _scalar(self, field: FieldDescriptor, value: JsonValue, path: str) -> Any:
+    def _scalar(self, value_type: WireValue, value: JsonValue, path: str) -> Any:
         """Convert one JSON value to a non-message field's Python value."""
-        cpp = field.cpp_type
+        kind = value_type.kind
         try:
-            if cpp in INT_RANGES:
-                return _parse_integer(value, cpp)
-            if cpp in (_C.CPPTYPE_FLOAT, _C.CPPTYPE_DOUBLE):
-                return _parse_float(value, cpp)
-            if cpp == _C.CPPTYPE_BOOL:
+            if value_type.int_range is not None:
+                return _parse_integer(value, value_type.int_range)
+            if kind is _FLOAT or kind is _DOUBLE:
+                return _parse_float(value, kind is _FLOAT)
+            if kind is _BOOL:
                 if isinstance(value, bool):
                     return value
                 raise _InvalidValueError
-            if cpp == _C.CPPTYPE_ENUM:
-                return self._enum(field, value, path)
-            if field.type == _C.TYPE_BYTES:
+            if kind is _ENUM:
+                return self._enum(value_type.enum, value, path)
+            if kind is _BYTES:
                 return _parse_bytes(value)
             if isinstance(value, str):
                 if _is_utf8(value):
@@ -609,17 +578,17 @@ class _Decoder:
             raise _InvalidValueError
         except _InvalidValueError as exc:
             reason = f" ({exc})" if str(exc) else ""
-            raise _type_error(f"field {path!r}", _expected(field), value, reason) from None
+            raise _type_error(f"field {path!r}", value_type.accepts, value, reason) from None
 
-    def _enum(self, field: FieldDescriptor, value: JsonValue, path: str) -> Any:
+    def _enum(self, enum: WireEnum, value: JsonValue, path: str) -> Any:
         """Enums by name, or by number for forward compatibility with open enums."""
         if isinstance(value, str):
-            known = field.enum_type.values_by_name.get(value)
-            if known is not None:
-                return known.number
-            self._drop(path, f"unknown {field.enum_type.name} value {value!r} at")
+            number = enum.numbers.get(value)
+            if number is not None:
+                return number
+            self._drop(path, f"unknown {enum.name} value {value!r} at")
             return _DROPPED
-        return _parse_integer(value, _C.CPPTYPE_INT32)
+        return _parse_integer(value, _INT32_RANGE)
 
 
 _DROPPED = object()
@@ -631,28 +600,6 @@ def _type_error(where: str, expected: str, value: JsonValue, reason: str = "") -
         grpc.StatusCode.INVALID_ARGUMENT,
         f"invalid value for {where}: expected {expected}, got {_json_kind(value)}{reason}",
     )
-
-
-class _SpecTable:
-    """JSON key -> field lookups per message type, built on first use and then shared."""
-
-    def __init__(self) -> None:
-        self._tables: dict[str, dict[str, _FieldSpec]] = {}
-
-    def for_message(self, descriptor: Descriptor) -> dict[str, _FieldSpec]:
-        """The lookup table of one message type; both name styles map to the field."""
-        table = self._tables.get(descriptor.full_name)
-        if table is None:
-            table = {}
-            for field in descriptor.fields:
-                spec = _FieldSpec(field, None, None)
-                if is_map_field(field):
-                    entry = field.message_type.fields_by_name
-                    spec = _FieldSpec(field, entry["key"], entry["value"])
-                table[field.name] = spec
-                table[field.json_name] = spec
-            self._tables[descriptor.full_name] = table
-        return table
 
 
 # --------------------------------------------------------------------------
@@ -676,27 +623,35 @@ class Transcoder:
 
     def __init__(self, strict: bool = False) -> None:
         self.strict = strict
+        self.contract = WireContract()
         self._compiler = _EncoderCompiler()
-        self._specs = _SpecTable()
+        self._encoders: dict[str, Encoder] = {}
 
     def prepare(self, message_types: list[type[Message]]) -> None:
-        """Compile codecs for these types and every type they contain."""
+        """Read the contract of these types and every type they contain; compile encoders."""
         for message_type in message_types:
-            self._compiler.encoder_for(message_type.DESCRIPTOR)
-            _walk_specs(self._specs, message_type.DESCRIPTOR, set())
+            self.encoder_for(message_type.DESCRIPTOR)
+
+    def encoder_for(self, descriptor: Descriptor) -> Encoder:
+        """The compiled encoder of one message type: a message in, JSON values out.
+
+        ``json_bytes(encoder(element))`` for each element of a list, joined by
+        commas, gives exactly the bytes the whole list encodes to, so a large
+        reply can be sent element by element.
+        """
+        encoder = self._encoders.get(descriptor.full_name)
+        if encoder is None:
+            encoder = self._compiler.compile(self.contract.message(descriptor))
+            self._encoders[descriptor.full_name] = encoder
+        return encoder
 
     def to_json(self, message: Message) -> JsonValue:
         """The message as Python JSON values, ready for a serializer."""
-        return self._compiler.encoder_for(message.DESCRIPTOR)(message)
+        return self.encoder_for(message.DESCRIPTOR)(message)
 
     def encode(self, message: Message) -> bytes:
         """The message as the JSON bytes the contract defines."""
-        body = orjson.dumps(self.to_json(message))
-        if b"\x7f" in body:
-            # protojson escapes DEL; orjson leaves it raw.  A raw 0x7f byte can
-            # only occur inside a JSON string, so the replacement is safe.
-            body = body.replace(b"\x7f", b"\\u007f")
-        return body
+        return json_bytes(self.to_json(message))
 
     def decode(self, message_type: type[Message], body: bytes) -> DecodedRequest:
         """Parse a request body into ``message_type``.
@@ -713,20 +668,9 @@ class Transcoder:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"the request body must be a JSON object, got {_json_kind(obj)}",
             )
-        decoder = _Decoder(self._specs, self.strict)
-        decoder.fill(message, obj, "")
+        decoder = _Decoder(self.strict)
+        decoder.fill(message, self.contract.message(message.DESCRIPTOR), obj, "")
         return DecodedRequest(message, tuple(decoder.ignored))
-
-
-def _walk_specs(specs: _SpecTable, descriptor: Descriptor, seen: set[str]) -> None:
-    """Build decoder tables for a type and everything it contains, once each."""
-    if descriptor.full_name in seen:
-        return
-    seen.add(descriptor.full_name)
-    specs.for_message(descriptor)
-    for field in descriptor.fields:
-        if field.message_type is not None:
-            _walk_specs(specs, field.message_type, seen)
 
 
 def _reject_constant(name: str) -> None:

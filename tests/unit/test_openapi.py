@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import math
 import re
 import sys
@@ -188,6 +190,27 @@ def set_extremes(message: Message, variant: int) -> None:
 
 
 # -- the document -------------------------------------------------------------------
+
+# The document of the installed opencue-proto, pinned byte for byte (sha256): any
+# change to what the schemas say shows up here first.  After a deliberate change,
+# or an opencue-proto upgrade, review the diff of `opencue-gateway openapi`
+# (and `--strict`) against the previous version, then store the new version and
+# digests: the failing assertion prints the document's actual sha256.
+PINNED_PROTO_VERSION = "1.37.0"
+PINNED_DIGESTS = {
+    False: "e95aa793a2c2bf451f7d10b16da53f97213d568b9c602bac7f97c9ad989a6029",
+    True: "fb8a65b4030521cb30f8807175d224e2c14f4a4111301b6766da07b81a0f8e27",
+}
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_document_bytes_are_pinned(strict):
+    """The document (plain and strict) is byte-identical to the reviewed one for these protos."""
+    assert importlib.metadata.version("opencue-proto") == PINNED_PROTO_VERSION, (
+        "opencue-proto changed: regenerate PINNED_DIGESTS (see the note above them)")
+    body = openapi_json(CATALOG, VERSION, strict=strict)
+    assert hashlib.sha256(body).hexdigest() == PINNED_DIGESTS[strict]
+
 
 def test_document_is_valid_openapi_3_1():
     """openapi-spec-validator accepts the whole generated document as OpenAPI 3.1."""

@@ -9,6 +9,7 @@ import struct
 import grpc
 import pytest
 from google.protobuf import json_format
+from google.protobuf.message_factory import GetMessageClass
 from opencue_proto import department_pb2, host_pb2, job_pb2, show_pb2
 
 from opencue_gateway.errors import GatewayError
@@ -18,7 +19,10 @@ from opencue_gateway.transcode import (
     bytes_json,
     float32_json,
     float64_json,
+    json_bytes,
 )
+from opencue_gateway.wire import Shape
+from tests.unit.test_wire import descriptor as wide_descriptor
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +159,23 @@ def test_keys_follow_declaration_order_for_every_message(transcoder, catalog):
     assert "host.ProcSearchCriteria" in seen
 
 
-def _message_class(descriptor):
-    from google.protobuf.message_factory import GetMessageClass
+def test_list_reply_encodes_element_by_element(transcoder):
+    """A list reply's bytes are its elements' encodings spliced in, so it can be streamed."""
+    frames = [job_pb2.Frame(name=f"f{i}\x7f", state=job_pb2.RUNNING, max_rss=2**40 + i,
+                            used_memory=i) for i in range(3)]
+    reply = job_pb2.JobGetFramesResponse(frames=job_pb2.FrameSeq(frames=frames))
+    outer = transcoder.contract.message(reply.DESCRIPTOR).fields[0]
+    inner = outer.value.message.fields[0]
+    assert inner.shape is Shape.LIST
+    encoder = transcoder.encoder_for(job_pb2.Frame.DESCRIPTOR)
+    pieces = [json_bytes(encoder(frame)) for frame in frames]
+    spliced = (b'{"%s":{"%s":[' % (outer.json_name.encode(), inner.json_name.encode())
+               + b",".join(pieces) + b"]}}")
+    assert spliced == transcoder.encode(reply)
+    assert b"\\u007f" in pieces[0]
 
+
+def _message_class(descriptor):
     return GetMessageClass(descriptor)
 
 
@@ -308,6 +326,36 @@ def test_integers_past_64_bits_are_out_of_range_not_rounded(transcoder, body):
     with pytest.raises(GatewayError) as caught:
         transcoder.decode(job_pb2.Frame, body)
     assert "out of range" in caught.value.message
+
+
+def test_lone_surrogate_enum_names_are_unknown_names(transcoder):
+    """An enum name protobuf cannot look up is an unknown name (dropped, or a 400 when strict)."""
+    decoded = transcoder.decode(job_pb2.Frame, b'{"state": "\\ud800"}')
+    assert decoded.ignored_fields == ("state",)
+    with pytest.raises(GatewayError) as caught:
+        Transcoder(strict=True).decode(job_pb2.Frame, b'{"state": "\\ud800"}')
+    assert "unknown FrameState value" in caught.value.message
+
+
+@pytest.mark.parametrize(("body", "words"), [
+    (b'{"int64value": {"value": 1}}', "'int64value': expected google.protobuf.Int64Value in its "
+                                      "JSON form, got an object"),
+    (b'{"int64value": "x"}', "expected google.protobuf.Int64Value in its JSON form, got a string"),
+    (b'{"any": 5}', "'any': expected google.protobuf.Any in its JSON form, got a number"),
+    (b'{"empty": true}', "got a boolean"),
+    (b'{"bytesvalue": "x"}', "'bytesvalue': expected google.protobuf.BytesValue"),
+    (b'{"floatvalue": [1]}', "got an array"),
+    (b'{"timestamp": 5}', "invalid value for field 'timestamp': Timestamp JSON value not a string"),
+])
+def test_malformed_well_known_values_are_400s(transcoder, body, words):
+    """A well-known type given the wrong JSON type is a 400 naming the field, not a crash."""
+    known = GetMessageClass(wide_descriptor("wide.Known"))
+    with pytest.raises(GatewayError) as caught:
+        transcoder.decode(known, body)
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert words in caught.value.message
+    good = transcoder.decode(known, b'{"timestamp": "2024-01-02T03:04:05Z", "int64value": "5"}')
+    assert good.message.timestamp.seconds == 1704164645 and good.message.int64value.value == 5
 
 
 def test_non_ascii_digits_are_not_numbers(transcoder):
