@@ -48,7 +48,7 @@ USER 10001:10001
 EXPOSE 8448
 # Alive while the process answers HTTP (the image has no curl: Python's urllib asks).
 # It follows REST_PORT, and TLS_CERT_FILE (then over HTTPS, not verifying the certificate of
-# the gateway's own loopback address).
+# the gateway's own loopback address). With LISTEN, override it (docker run --health-cmd).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, ssl, urllib.request; tls = bool(os.environ.get('TLS_CERT_FILE')); urllib.request.urlopen(('https' if tls else 'http') + '://127.0.0.1:' + os.environ.get('REST_PORT', '8448') + '/healthz', timeout=4, context=ssl._create_unverified_context() if tls else None)"]
 STOPSIGNAL SIGTERM
