@@ -37,10 +37,17 @@ START_SECONDS = 60
 def run(*command: str | Path, cwd: Path) -> subprocess.CompletedProcess:
     """Run one install step, output captured, bounded in time.
 
-    ``cwd`` is never the checkout, whose opencue_gateway would shadow the installed one.
+    ``cwd`` is never the checkout, and PYTHON* variables (PYTHONPATH) are dropped, so that no
+    other opencue_gateway shadows the installed one.
     """
     return subprocess.run([str(part) for part in command], capture_output=True, text=True,
-                          cwd=cwd, timeout=STEP_SECONDS)
+                          cwd=cwd, env=clean_environment(), timeout=STEP_SECONDS)
+
+
+def clean_environment() -> dict[str, str]:
+    """This environment without PYTHON* variables or the gateway's own settings."""
+    return {key: value for key, value in os.environ.items()
+            if not key.startswith(("JWT_", "CUEBOT_", "PYTHON"))}
 
 
 def build_step(*command: str | Path, cwd: Path) -> None:
@@ -124,9 +131,7 @@ def test_the_images_install_steps_serve_from_a_fresh_virtualenv(tmp_path):
     cached = cache.read_bytes()
 
     log = tmp_path / "twistd.log"
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("JWT_", "CUEBOT_", "PYTHON"))}
-    env.update({"DRAIN_DELAY": "0s"})
+    env = {**clean_environment(), "DRAIN_DELAY": "0s"}
     with log.open("wb") as output:
         process = subprocess.Popen(
             [venv / "bin" / "twistd", "-n", "--pidfile=", "opencue-gateway", "--sandbox",
