@@ -11,7 +11,6 @@ import json
 import re
 import warnings
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -19,6 +18,8 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.web.resource import Resource
 from twisted.web.server import Site
+
+from tests.unit.test_openapi import _Links
 
 with warnings.catch_warnings():
     # twisted.web.proxy imports the deprecated HTTPClient; it is still Twisted's reverse proxy.
@@ -28,21 +29,10 @@ with warnings.catch_warnings():
 PREFIX = "/opencue"
 
 
-class _Links(HTMLParser):
-    """Collects the src/href attributes of a page."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.links += [value for key, value in attrs if key in ("src", "href") and value]
-
-
 @pytest.fixture
 def proxy(sandbox_gateway, client) -> Iterator:
     """The sandbox gateway behind a prefix-stripping reverse proxy; a client of the proxy."""
-    gateway_port = int(urlsplit(sandbox_gateway.url).port)
+    gateway_port = urlsplit(sandbox_gateway.url).port
     root = Resource()
     root.putChild(PREFIX.strip("/").encode(),
                   ReverseProxyResource("127.0.0.1", gateway_port, b""))
