@@ -6,9 +6,12 @@ number is Swagger UI's).  Only the files are used: the package's Flask code is
 never imported, and the directory is found without importing the package.
 
 The page loads everything from ``assets_prefix`` on the gateway itself, so the
-docs work on an air-gapped farm network; Swagger UI's online validator badge is
-turned off for the same reason.  The Authorize button takes the bearer token
-(the document declares the ``bearerAuth`` scheme) and "Try it out" sends it.
+docs work on an air-gapped farm network.  It names the document and its assets
+by URLs relative to its own path, so it also works unchanged when a reverse
+proxy serves the gateway under a path prefix (``/opencue/docs``).  Swagger UI's
+online validator badge is turned off, as it would call out to the internet.
+The Authorize button takes the bearer token (the document declares the
+``bearerAuth`` scheme) and "Try it out" sends it.
 Nothing here imports Twisted: the gateway serves the three files of
 :func:`read_assets` as fixed pages (or mounts :func:`assets_dir` with
 ``twisted.web.static.File``).
@@ -19,6 +22,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
+import posixpath
 from pathlib import Path
 
 ASSETS_PACKAGE = "flask_swagger_ui"
@@ -75,20 +79,41 @@ def _script_literal(value: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def relative_url(target: str, page_path: str) -> str:
+    """``target``, a path from the gateway's root, as a URL relative to the page at ``page_path``.
+
+    A browser resolves it against the URL it loaded the page from, so behind a
+    proxy that adds a prefix it lands under the same prefix, where an absolute
+    path would escape it.  It always starts with ``./`` or ``../``, so a colon
+    in it can never be read as a URL scheme.  Anything that is not a path from
+    the root (a full URL) is returned as it is.
+    """
+    if not target.startswith("/") or target.startswith("//"):
+        return target
+    relative = posixpath.relpath(target, posixpath.dirname(page_path) or "/")
+    if target.endswith("/"):
+        relative += "/"
+    return relative if relative.startswith(("./", "../")) else f"./{relative}"
+
+
 def docs_page(
-    openapi_url: str, assets_prefix: str, title: str = "opencue-gateway API"
+    openapi_url: str, assets_prefix: str, title: str = "opencue-gateway API",
+    page_path: str = "/docs",
 ) -> bytes:
     """The HTML page of the interactive docs.
 
     Args:
-        openapi_url: where the browser fetches the OpenAPI document, e.g. ``/openapi.json``.
-        assets_prefix: the URL path under which :func:`assets_dir` is served,
+        openapi_url: where the browser fetches the OpenAPI document, as a path from
+            the gateway's root (``/openapi.json``) or a full URL.
+        assets_prefix: the path under which :func:`assets_dir` is served,
             e.g. ``/docs/assets`` (a trailing slash is fine).
         title: the page title.
+        page_path: the path the page itself is served at; the page refers to the
+            other two relative to it.
     """
     prefix = assets_prefix.rstrip("/")
     config = {
-        "url": openapi_url,
+        "url": relative_url(openapi_url, page_path),
         "dom_id": "#swagger-ui",
         # No request to validator.swagger.io: the docs must work offline.
         "validatorUrl": None,
@@ -103,7 +128,7 @@ def docs_page(
     }
 
     def asset(name: str) -> str:
-        return html.escape(f"{prefix}/{name}", quote=True)
+        return html.escape(relative_url(f"{prefix}/{name}", page_path), quote=True)
 
     page = f"""<!DOCTYPE html>
 <html lang="en">

@@ -1,4 +1,5 @@
-"""Listeners from Twisted endpoint strings: --listen tcp:, unix: and systemd socket activation."""
+"""Listeners from Twisted endpoint strings: --listen tcp: and unix: (socket activation is in
+test_socket_activation.py)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,10 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
-from twisted.internet.protocol import ProcessProtocol
 from twisted.internet.task import deferLater
 from twisted.internet.threads import deferToThread
 
-from tests.integration.conftest import LISTENING, TWISTD, wait_for_exit, wait_for_port
+from tests.integration.conftest import TWISTD, wait_for_exit, wait_for_port
 
 SANDBOX_SECRET = "default-secret-key"
 
@@ -81,51 +80,6 @@ async def test_listen_on_a_unix_socket(tmp_path, twistd):
     assert status == 200 and body["shows"]["shows"][0]["name"] == "testing"
     process.send_signal(signal.SIGTERM)
     assert await wait_for_exit(process, 15) == 0
-
-
-class _Exited(ProcessProtocol):
-    def __init__(self) -> None:
-        self.ended = Deferred()
-
-    def processEnded(self, reason) -> None:
-        self.ended.callback(reason.value.exitCode)
-
-
-@pytest_twisted.ensureDeferred
-async def test_socket_activation_with_an_inherited_descriptor(tmp_path):
-    """systemd-style: a socket bound by the parent arrives as fd 3 with LISTEN_FDS/LISTEN_PID,
-    and --listen systemd:domain=INET:index=0 serves on it."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    port = listener.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "CUEBOT_"))}
-    env.update({"LISTEN_FDS": "1", "LISTEN_FDNAMES": "http", "DRAIN_DELAY": "0s"})
-    # As systemd does between fork and exec: LISTEN_PID is the pid the server will have.
-    command = ["/bin/sh", "-c", 'LISTEN_PID=$$ exec "$@"', "sh", *TWISTD, "-n", "--pidfile=",
-               "opencue-gateway", "--sandbox", "--listen", "systemd:domain=INET:index=0"]
-    exited = _Exited()
-    with (tmp_path / "twistd.log").open("wb") as log:
-        process = reactor.spawnProcess(
-            exited, command[0], command, env=env, path=str(tmp_path),
-            childFDs={0: "w", 1: log.fileno(), 2: log.fileno(), 3: listener.fileno()})
-    listener.close()
-    try:
-        deadline = time.monotonic() + 30
-        while not LISTENING.search((tmp_path / "twistd.log").read_text()):
-            assert not exited.ended.called, (tmp_path / "twistd.log").read_text()
-            assert time.monotonic() < deadline
-            await deferLater(reactor, 0.1, lambda: None)
-        assert int(LISTENING.search((tmp_path / "twistd.log").read_text()).group(1)) == port
-        status, body = await deferToThread(
-            http_over, socket.create_connection(("127.0.0.1", port)), get_shows("127.0.0.1"))
-        assert status == 200 and body["shows"]["shows"][0]["name"] == "testing"
-        process.signalProcess("TERM")
-        assert await exited.ended == 0
-    finally:
-        if not exited.ended.called:
-            process.signalProcess("KILL")
-            await exited.ended
 
 
 @pytest.mark.parametrize(("spec", "words"), [

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import math
 import re
 import sys
 from collections.abc import Iterator
 from functools import cache
 from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 import grpc
 import orjson
@@ -37,6 +39,7 @@ from opencue_gateway.docs import (
     assets_dir,
     docs_page,
     read_assets,
+    relative_url,
     swagger_ui_version,
 )
 from opencue_gateway.errors import HTTP_STATUS, GatewayError, render_error
@@ -622,19 +625,39 @@ def test_missing_assets_package_is_a_clear_error(monkeypatch):
         docs.assets_dir()
 
 
-def test_docs_page_loads_only_local_assets():
-    """The page has no http(s) URL and every asset it loads exists in the packaged directory."""
+@pytest.mark.parametrize("prefix", ["", "/opencue", "/a/b"])
+def test_docs_page_loads_only_local_assets_under_any_prefix(prefix):
+    """Every URL of the page, resolved where a proxy serves it, is a packaged file under the
+    same prefix; no http(s) or protocol-relative URL."""
     page = docs_page("/openapi.json", "/docs/assets/").decode("utf-8")
     assert "http://" not in page and "https://" not in page
     assert "//" not in page.replace("://", "")  # no protocol-relative URLs either
+    page_url = f"http://proxy.example{prefix}/docs"
     parser = _Links()
     parser.feed(page)
     assert len(parser.links) == len(PAGE_ASSETS)
     for link in parser.links:
-        assert link.startswith("/docs/assets/")
-        assert (assets_dir() / link.removeprefix("/docs/assets/")).is_file()
-    assert '"url": "/openapi.json"' in page
-    assert '"validatorUrl": null' in page
+        path = urlsplit(urljoin(page_url, link)).path
+        assert path.startswith(f"{prefix}/docs/assets/"), link
+        assert (assets_dir() / path.removeprefix(f"{prefix}/docs/assets/")).is_file()
+    document = json.loads(re.search(r"Object\.assign\((\{.*?\}), \{", page).group(1))
+    assert urljoin(page_url, document["url"]) == f"http://proxy.example{prefix}/openapi.json"
+    assert document["validatorUrl"] is None
+
+
+@pytest.mark.parametrize(("target", "page_path", "relative"), [
+    ("/openapi.json", "/docs", "./openapi.json"),
+    ("/docs/swagger-ui.css", "/docs", "./docs/swagger-ui.css"),
+    ("/openapi.json", "/api/docs", "../openapi.json"),
+    ("/api/", "/api/docs", "./"),
+    ("/", "/a/b", "../"),
+    ("/odd:name", "/docs", "./odd:name"),
+    ("https://cdn.example/openapi.json", "/docs", "https://cdn.example/openapi.json"),
+])
+def test_relative_url(target, page_path, relative):
+    """Root paths become page-relative URLs that never start with a scheme-like segment;
+    full URLs are kept."""
+    assert relative_url(target, page_path) == relative
 
 
 def test_docs_page_escapes_its_inputs():
