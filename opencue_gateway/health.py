@@ -43,9 +43,12 @@ class Health:
             reasons.append("draining: the gateway is shutting down")
         state = self._cuebot.state
         if state != grpc.ChannelConnectivity.READY:
-            reasons.append(f"cuebot channel is {state.name if state else 'not started'}")
             # An idle or failed channel only reconnects when asked; a probe asks.
             self._cuebot.connect()
+        # IDLE is a channel that closed its connection after a quiet spell (grpc's idle
+        # timeout); the next call reconnects it, so it is no reason to take traffic away.
+        if state not in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.IDLE):
+            reasons.append(f"cuebot channel is {state.name if state else 'not started'}")
         if not self._cuebot.accepting:
             reasons.append("the worker queue is full")
         if reasons:

@@ -648,7 +648,9 @@ def build_openapi(catalog: MethodCatalog, version: str, *, strict: bool = False)
             ),
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
-        "servers": [{"url": "/"}],
+        # Relative to the document's own URL, so a gateway behind a proxy under a path prefix
+        # ("/opencue/openapi.json") is called under that prefix too (OpenAPI 3.1 section 4.8.5).
+        "servers": [{"url": "."}],
         "security": [{SECURITY_SCHEME: []}],
         "tags": [{"name": service} for service in catalog.services],
         "paths": paths,

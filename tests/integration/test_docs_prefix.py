@@ -65,10 +65,6 @@ async def test_docs_page_and_everything_it_loads_work_under_a_prefix(proxy):
     assert document["openapi"].startswith("3.1")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "openapi.py declares servers [{'url': '/'}]: Swagger UI resolves it against the document's "
-    "URL, so 'Try it out' under a prefix posts to the host's root; a relative url ('.') would "
-    "keep the prefix"))
 @pytest_twisted.ensureDeferred
 async def test_try_it_out_posts_under_the_prefix(proxy):
     """The document's server URL, resolved as Swagger UI resolves it (against the document's own
