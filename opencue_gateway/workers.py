@@ -17,7 +17,7 @@ Envoy and nginx do for their workers.  One socket shared by every worker would
 let whichever worker woke first accept a whole burst of connections and keep
 them, while the other workers idle.  The supervisor keeps every socket open,
 so a restarted worker takes over the connections that queued for its
-predecessor, until a stop begins.
+predecessor; in a stop it closes them when the workers stop listening.
 
 A worker's stdin is a pipe from the supervisor (``--supervised``).  However the
 supervisor ends (SIGKILL, the OOM killer, a crash), the kernel closes that
@@ -194,12 +194,19 @@ class WorkerSupervisor(Service):
 
     @inlineCallbacks
     def stopService(self) -> Any:
-        """Drain every worker (SIGTERM), kill stragglers after the grace, then close up."""
+        """Drain every worker (SIGTERM), close the sockets when they stop listening, kill
+        stragglers after the grace.
+
+        The workers stop listening after DRAIN_DELAY; the supervisor closes its
+        copies of their sockets then too, so from that moment the kernel refuses
+        new connections instead of queueing them where no one will accept them.
+        """
         super().stopService()
         self._stopping = True
         log.info("stopping: draining {count} workers", count=len(self.workers))
         self.signal_workers("TERM")
         ended = DeferredList([w.ended for w in self.workers.values()])
+        closing = self._reactor.callLater(self.config.drain_delay, self._close_sockets)
         limit = self.config.drain_delay + self.config.shutdown_grace + STOP_MARGIN
         timer = deferLater(self._reactor, limit, lambda: None)
         yield DeferredList([ended, timer], fireOnOneCallback=True, consumeErrors=True)
@@ -207,6 +214,8 @@ class WorkerSupervisor(Service):
             timer.cancel()
         self.signal_workers("KILL")
         yield ended
+        if closing.active():
+            closing.cancel()
         self._close_sockets()
 
 

@@ -49,6 +49,8 @@ class CuebotDouble:
     catalog: MethodCatalog
     options: list[tuple[str, Any]] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
+    # Paths of calls the client cancelled while they were delayed here.
+    cancelled: list[str] = field(default_factory=list)
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
     port: int = 0
 
@@ -107,6 +109,9 @@ class CuebotDouble:
                 deadline = time.monotonic() + behaviour.delay
                 while time.monotonic() < deadline and context.is_active():
                     time.sleep(0.01)
+                if not context.is_active():
+                    with self._lock:
+                        self.cancelled.append(method.path)
             if behaviour.initial_metadata:
                 context.send_initial_metadata(behaviour.initial_metadata)
             if behaviour.trailing_metadata:
