@@ -166,6 +166,8 @@ class InProcessCuebot:
     state: grpc.ChannelConnectivity = grpc.ChannelConnectivity.READY
     # Fake seconds the last call took (its Behaviour's delay, cut at its timeout).
     _took: float = field(default=0.0, init=False, repr=False)
+    _watchers: list[Callable[[grpc.ChannelConnectivity], None]] = field(
+        default_factory=list, init=False, repr=False)
 
     def behave(self, path: str, **kwargs: Any) -> Behaviour:
         behaviour = Behaviour(**kwargs)
@@ -181,13 +183,21 @@ class InProcessCuebot:
         took, self._took = self._took, 0.0
         return took
 
+    def become(self, state: grpc.ChannelConnectivity) -> None:
+        """Change the channel's connectivity and tell whoever watches it, as grpc's thread does."""
+        self.state = state
+        for watcher in list(self._watchers):
+            watcher(state)
+
     # The grpc.Channel surface CuebotClient uses.
     def subscribe(self, callback: Callable[[grpc.ChannelConnectivity], None],
                   try_to_connect: bool = False) -> None:
+        self._watchers.append(callback)
         callback(self.state)
 
     def unsubscribe(self, callback: Callable[[grpc.ChannelConnectivity], None]) -> None:
-        pass
+        if callback in self._watchers:
+            self._watchers.remove(callback)
 
     def close(self) -> None:
         pass
@@ -373,10 +383,28 @@ class MemoryGateway:
         self.settle()
         return client
 
+    def in_progress(self) -> list[Any]:
+        """The requests the site is reading or answering now, on every open connection."""
+        return [request for channel in self.gateway.site.channels
+                for request in channel.requests]
+
     def advance(self, seconds: float = 0.0) -> None:
-        """Let ``seconds`` of fake time pass, moving bytes both ways as they come."""
+        """Let ``seconds`` of fake time pass, moving bytes both ways as they come.
+
+        Time stops at each delayed call on the way, so what that call schedules
+        counts from its own time, not from the end of the jump.
+        """
         self.settle()
-        self.reactor.advance(seconds)
+        target = self.reactor.seconds() + seconds
+        for _ in range(MAX_TURNS):
+            due = [c.getTime() for c in self.reactor.getDelayedCalls() if c.getTime() <= target]
+            if not due:
+                break
+            self.reactor.advance(max(0.0, min(due) - self.reactor.seconds()))
+            self.settle()
+        else:
+            raise AssertionError("the in-memory gateway kept scheduling work")
+        self.reactor.advance(max(0.0, target - self.reactor.seconds()))
         self.settle()
 
     def settle(self) -> None:
@@ -426,6 +454,13 @@ class MemoryGateway:
         """POST with a valid token unless one is given."""
         kwargs.setdefault("token", make_token())
         return self.request("POST", path, body, **kwargs)
+
+    @staticmethod
+    def answered(sent: Deferred[Any]) -> bool:
+        """Has the response to a request started with :meth:`send` fully arrived?"""
+        results: list[Any] = []
+        sent.addBoth(lambda result: results.append(result) or result)
+        return bool(results)
 
     @staticmethod
     def result(answered: Deferred[Any]) -> Any:
