@@ -156,7 +156,9 @@ class InProcessCuebot:
 
     Like the socket-based CuebotDouble: set a :class:`Behaviour` per method
     with :meth:`behave`, read back :attr:`received`.  ``reachable=False``
-    makes every call fail the way an unreachable Cuebot does.
+    makes every call fail the way an unreachable Cuebot does.  After
+    :meth:`serve`, methods without a Behaviour are answered by the sandbox
+    Cuebot's own handlers from a farm, as ``--sandbox`` answers them.
     """
 
     catalog: MethodCatalog
@@ -168,6 +170,7 @@ class InProcessCuebot:
     _took: float = field(default=0.0, init=False, repr=False)
     _watchers: list[Callable[[grpc.ChannelConnectivity], None]] = field(
         default_factory=list, init=False, repr=False)
+    _sandbox: list[grpc.GenericRpcHandler] = field(default_factory=list, init=False, repr=False)
 
     def behave(self, path: str, **kwargs: Any) -> Behaviour:
         behaviour = Behaviour(**kwargs)
@@ -177,6 +180,12 @@ class InProcessCuebot:
     def calls(self, path: str) -> list[Received]:
         """The calls of one method, in order."""
         return [r for r in self.received if r.path == path]
+
+    def serve(self, farm: Any) -> None:
+        """Answer from ``farm`` with the sandbox server's handlers (Behaviours still win)."""
+        from opencue_gateway.sandbox.server import generic_handlers
+
+        self._sandbox = list(generic_handlers(farm, self.catalog))
 
     def take_work_time(self) -> float:
         """How long the last call took, in fake seconds (read once, by the pool)."""
@@ -206,9 +215,12 @@ class InProcessCuebot:
                     response_deserializer: Callable[[bytes], Message], **_: Any) -> _Method:
         return _Method(self, path, request_serializer, response_deserializer)
 
-    def _answer(self, path: str, method: Any, timeout: float | None) -> Message:
-        """The reply a Behaviour asks for, or the error it (or the clock) raises."""
+    def _answer(self, path: str, method: Any, timeout: float | None,
+                request: Message) -> Message:
+        """The reply a Behaviour (or the sandbox) gives, or the error it (or the clock) raises."""
         behaviour = self.behaviours.get(path, Behaviour())
+        if self._sandbox and path not in self.behaviours:
+            return self._sandbox_answer(path, request)
         if not self.reachable:
             raise InProcessError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
         if timeout is not None and behaviour.delay > timeout:
@@ -221,6 +233,27 @@ class InProcessCuebot:
         if behaviour.reply_for is not None:
             return behaviour.reply_for(len(self.calls(path)))
         return behaviour.reply if behaviour.reply is not None else method.output_type()
+
+    def _sandbox_answer(self, path: str, request: Message) -> Message:
+        """Run the sandbox server's handler for ``path``; its aborts become call errors."""
+        details = _CallDetails(path)
+        handler = next(h for h in (g.service(details) for g in self._sandbox) if h is not None)
+        return handler.unary_unary(request, _AbortingContext())
+
+
+@dataclass(frozen=True)
+class _CallDetails:
+    """What a generic RPC handler is asked to find a method by (grpc.HandlerCallDetails)."""
+
+    method: str
+    invocation_metadata: tuple = ()
+
+
+class _AbortingContext:
+    """The one part of a servicer context the sandbox's handlers use: abort."""
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise InProcessError(code, details)
 
 
 @dataclass
@@ -237,7 +270,7 @@ class _Method:
         method = self.cuebot.catalog.methods[self.path]
         arrived = method.input_type.FromString(self.serialize(request))
         self.cuebot.received.append(Received(self.path, arrived, dict(metadata or ())))
-        reply = self.cuebot._answer(self.path, method, timeout)
+        reply = self.cuebot._answer(self.path, method, timeout, arrived)
         behaviour = self.cuebot.behaviours.get(self.path, Behaviour())
         return self.deserialize(reply.SerializeToString()), _Call(
             behaviour.initial_metadata, behaviour.trailing_metadata)

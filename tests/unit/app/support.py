@@ -1,5 +1,5 @@
-"""What the in-memory request-path tests share: paths, the error-shape check, log and metric
-readers, and a recording stand-in for OpenTelemetry tracing."""
+"""What the in-memory request-path tests share: paths, log and metric readers, and a
+recording stand-in for OpenTelemetry tracing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from opencue_gateway.accesslog import NAMESPACE as ACCESS
 from opencue_gateway.logs import AUDIT_NAMESPACE as AUDIT
-from tests.memory import MemoryGateway
+from tests.conftest import make_token
+from tests.memory import MemoryGateway, RawClient
 
 GET_SHOWS = "/show.ShowInterface/GetShows"
 FIND_SHOW = "/show.ShowInterface/FindShow"
@@ -22,17 +23,30 @@ KILL = "/job.JobInterface/Kill"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-def assert_error(response: Any, status: int, code: int, words: str) -> dict:
-    """The response is the contract's JSON error with this status, code and message."""
-    assert response.status == status, response.body
-    assert response.header("content-type") == "application/json"
-    body = response.json()
-    assert set(body) == {"code", "message", "details", "error"}
-    assert body["code"] == code and body["details"] == []
-    assert body["error"] == body["message"]
-    assert words in body["message"], body["message"]
-    assert "Traceback" not in body["message"]
-    return body
+def raw_head(path: str, host: str = "x") -> bytes:
+    """The request line and headers of an authenticated POST, to finish with a body."""
+    return (f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {make_token()}\r\n").encode()
+
+
+def half_answered(gw: MemoryGateway, path: str) -> RawClient:
+    """A request whose answer is half out: a head promising 100 bytes, and 7 of them.
+
+    Nothing in the gateway writes part of an answer and then waits, so the test
+    writes it into the request the site is processing.
+    """
+    client = gw.raw(raw_head(path) + b"Content-Length: 2\r\n\r\n{}")
+    [request] = gw.in_progress()
+    request.setHeader(b"Content-Length", b"100")
+    request.write(b"partial")
+    return client
+
+
+def assert_cut_after_partial(client: RawClient) -> None:
+    """The half-written answer was cut: one status line, the partial body, then closed."""
+    assert client.closed
+    assert client.received.endswith(b"\r\n\r\npartial")
+    assert client.received.count(b"HTTP/1.1") == 1
 
 
 def samples(exposition: bytes) -> dict[tuple[str, tuple], float]:

@@ -6,9 +6,7 @@ import grpc
 import pytest
 
 from tests.conftest import make_token
-from tests.unit.app.support import GET_SHOWS, KILL, PAUSE, audit_records
-
-HEAD = f"POST {PAUSE} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {make_token()}\r\n".encode()
+from tests.unit.app.support import GET_SHOWS, KILL, PAUSE, audit_records, raw_head
 
 
 def test_a_mutation_is_recorded_with_who_what_and_how_long(gw, captured_logs):
@@ -62,7 +60,7 @@ def test_a_mutation_whose_client_left_is_recorded_as_cancelled(gw, captured_logs
     """A Pause whose client disconnected before the answer is recorded as CANCELLED when it
     is abandoned, even though Cuebot goes on to do it."""
     gw.cuebot.behave(PAUSE, delay=1)
-    client = gw.raw(HEAD + b"Content-Length: 2\r\n\r\n{}")
+    client = gw.raw(raw_head(PAUSE) + b"Content-Length: 2\r\n\r\n{}")
     client.close()
     gw.settle()
     assert [r["code"] for r in audit_records(captured_logs)] == ["CANCELLED"]

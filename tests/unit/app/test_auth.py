@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from tests.conftest import make_token
-from tests.unit.app.support import GET_SHOWS, assert_error
+from tests.conftest import assert_error, make_token
+from tests.unit.app.support import GET_SHOWS
 
 
 @pytest.mark.parametrize(("token", "header", "words", "challenge"), [

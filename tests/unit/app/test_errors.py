@@ -8,8 +8,14 @@ import re
 import grpc
 import pytest
 
-from tests.conftest import make_token
-from tests.unit.app.support import FIND_SHOW, GET_SHOWS, PAUSE, assert_error
+from tests.conftest import assert_error, make_token
+from tests.unit.app.support import (
+    FIND_SHOW,
+    GET_SHOWS,
+    PAUSE,
+    assert_cut_after_partial,
+    half_answered,
+)
 
 ENDPOINT = "cuebot.memory:8443"
 CODES = [c for c in grpc.StatusCode if c is not grpc.StatusCode.OK]
@@ -166,14 +172,7 @@ def test_a_failure_after_the_answer_started_cuts_the_connection(gw):
     """When half a response is already out, a failure aborts the connection instead of
     writing a second response into the same stream."""
     gw.cuebot.behave(GET_SHOWS, delay=1.0, error=(grpc.StatusCode.INTERNAL, "late failure"))
-    client = gw.raw(b"POST /show.ShowInterface/GetShows HTTP/1.1\r\nHost: x\r\n"
-                    b"Authorization: Bearer " + make_token().encode() + b"\r\n"
-                    b"Content-Length: 2\r\n\r\n{}")
-    [request] = gw.in_progress()
-    request.setHeader(b"Content-Length", b"100")
-    request.write(b"partial")
+    client = half_answered(gw, GET_SHOWS)
     gw.advance(1.0)
-    assert client.closed
-    assert client.received.endswith(b"\r\n\r\npartial")
-    assert client.received.count(b"HTTP/1.1") == 1
+    assert_cut_after_partial(client)
     assert b"late failure" not in client.received

@@ -6,13 +6,12 @@ import grpc
 from opencue_proto import job_pb2
 
 from opencue_gateway import fanin
-from tests.conftest import make_token
-from tests.unit.app.support import GET_JOBS, PAUSE, assert_error, scrape
+from tests.conftest import assert_error, make_token
+from tests.unit.app.support import GET_JOBS, PAUSE, raw_head, scrape
 
 BODY = '{"r": {"shows": ["testing"]}}'
 RPC = "job.JobInterface/GetJobs"
-HEAD = (f"POST {GET_JOBS} HTTP/1.1\r\nHost: gateway\r\n"
-        f"Authorization: Bearer {make_token()}\r\n").encode()
+HEAD = raw_head(GET_JOBS)
 
 
 def numbered(call: int) -> job_pb2.JobGetJobsResponse:

@@ -10,8 +10,8 @@ import pytest
 from opencue_proto import job_pb2
 
 from opencue_gateway.upstream import PRINCIPAL_KEY, REQUEST_ID_KEY
-from tests.conftest import make_token
-from tests.unit.app.support import GET_FRAMES, GET_SHOWS, TRACEPARENT, assert_error
+from tests.conftest import assert_error, make_token
+from tests.unit.app.support import GET_FRAMES, GET_SHOWS, TRACEPARENT
 
 PAGE = "http://127.0.0.1:9999"
 SET_MIN_CORES = "/group.GroupInterface/SetMinCores"

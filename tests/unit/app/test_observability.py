@@ -79,20 +79,6 @@ def test_rate_limited_and_forbidden_are_counted(make_gateway, tmp_path):
     assert values[("opencue_gateway_auth_failures_total", (("reason", "role"),))] == 1
 
 
-def test_metrics_can_require_a_token(make_gateway):
-    """METRICS_REQUIRE_AUTH=true guards /metrics."""
-    gw = make_gateway(METRICS_REQUIRE_AUTH="true")
-    assert gw.request("GET", "/metrics", None).status == 401
-    assert gw.request("GET", "/metrics", None, token=make_token()).status == 200
-
-
-def test_metrics_on_their_own_port_leave_the_main_site(make_gateway):
-    """With METRICS_PORT, /metrics is not a page of the main site (the listener serves it)."""
-    gw = make_gateway(METRICS_PORT="9100")
-    assert gw.request("GET", "/metrics", None).status == 401
-    assert gw.request("GET", "/metrics", None, token=make_token()).status == 404
-
-
 def test_access_log_has_every_field_and_no_secret(gw, captured_logs):
     """One access line per request with client, principal, method, status, code, duration,
     bytes, request id and traceparent; tokens and the secret never appear in any log line."""

@@ -10,8 +10,10 @@ import pytest
 
 from opencue_gateway import __version__
 from opencue_gateway.openapi import build_openapi
+from opencue_gateway.sandbox.farm import Farm
 from tests.conftest import make_token
 from tests.unit.app.support import GET_SHOWS
+from tests.unit.test_openapi import Schemas
 
 # -- probes ----------------------------------------------------------------------------------
 
@@ -58,11 +60,20 @@ def test_a_head_probe_gets_headers_only(gw):
     assert response.header("content-type") == "application/json"
 
 
-def test_health_endpoints_can_be_turned_off(make_gateway):
-    """HEALTH_ENDPOINTS=false: /healthz is an ordinary (authenticated) path."""
-    gw = make_gateway(HEALTH_ENDPOINTS="false")
-    assert gw.request("GET", "/healthz", None).status == 401
-    assert gw.request("GET", "/healthz", None, token=make_token()).status == 404
+@pytest.mark.parametrize(("env", "path", "without_token", "with_token"), [
+    ({}, "/metrics", 200, 200),
+    ({"METRICS_REQUIRE_AUTH": "true"}, "/metrics", 401, 200),
+    ({"METRICS_PORT": "9100"}, "/metrics", 401, 404),
+    ({"HEALTH_ENDPOINTS": "false"}, "/healthz", 401, 404),
+    ({}, "/config", 401, 200),
+], ids=["metrics", "metrics-auth", "metrics-port", "no-health", "config"])
+def test_which_pages_need_a_token(make_gateway, env, path, without_token, with_token):
+    """/metrics is public unless METRICS_REQUIRE_AUTH, and leaves the main site with
+    METRICS_PORT (its own listener serves it); HEALTH_ENDPOINTS=false makes /healthz an
+    ordinary authenticated path; /config always needs a token."""
+    gw = make_gateway(**env)
+    assert gw.request("GET", path, None).status == without_token
+    assert gw.request("GET", path, None, token=make_token()).status == with_token
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -92,6 +103,42 @@ def test_openapi_is_public_valid_and_complete(gw, catalog):
     assert document == build_openapi(catalog, __version__)
     assert set(document["paths"]) == {m.path for m in catalog}
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
+
+
+JOB = "00000000-0000-0000-0000-000000000001"
+HOST = "00000000-0000-0000-0000-000000000005"
+SAMPLES = [
+    ("/show.ShowInterface/GetShows", "{}"),
+    ("/show.ShowInterface/FindShow", '{"name": "testing"}'),
+    ("/job.JobInterface/GetJobs", '{"r": {"shows": ["testing"], "include_finished": true}}'),
+    ("/job.JobInterface/GetFrames", f'{{"job": {{"id": "{JOB}"}}, "req": {{"limit": 100}}}}'),
+    ("/job.JobInterface/GetLayers", f'{{"job": {{"id": "{JOB}"}}}}'),
+    ("/job.JobInterface/GetComments", f'{{"job": {{"id": "{JOB}"}}}}'),
+    ("/host.HostInterface/GetHosts", "{}"),
+    ("/host.HostInterface/GetHost", f'{{"id": "{HOST}"}}'),
+    ("/host.ProcInterface/GetProcs", "{}"),
+    ("/job.GroupInterface/FindGroup", '{"show": "testing", "name": "default"}'),
+    ("/facility.AllocationInterface/GetAll", "{}"),
+    ("/show.ShowInterface/GetFilters",
+     '{"show": {"id": "00000000-0000-0000-0000-000000000000"}}'),
+]
+
+
+def test_real_replies_match_their_schemas(gw):
+    """Replies made by the sandbox Cuebot's handlers from its seed farm (what --sandbox
+    serves) validate against the served document, and so does an error."""
+    gw.cuebot.serve(Farm.seeded())
+    schemas = Schemas(gw.request("GET", "/openapi.json", None).json())
+    for path, body in SAMPLES:
+        response = gw.post(path, body)
+        assert response.status == 200, (path, response.body)
+        assert response.json() != {}
+        pointer = (f"/paths/{path.replace('/', '~1')}/post/responses/200/content/"
+                   "application~1json/schema")
+        schemas.at(pointer).validate(response.json())
+    error = gw.post("/job.JobInterface/GetFrames", '{"job": {"id": "nope"}}')
+    assert error.status >= 400
+    schemas.at("/components/schemas/Error").validate(error.json())
 
 
 def test_openapi_is_gzipped_for_clients_that_accept_it(gw):

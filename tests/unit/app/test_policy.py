@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_token
-from tests.unit.app.support import GET_SHOWS, KILL, PAUSE, assert_error
+from tests.conftest import assert_error, make_token
+from tests.unit.app.support import GET_SHOWS, KILL, PAUSE
 
 POLICY = """
 [roles.viewer]

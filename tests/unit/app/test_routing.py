@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_token
-from tests.unit.app.support import FIND_SHOW, GET_FRAMES, GET_SHOWS, assert_error
+from tests.conftest import assert_error, make_token
+from tests.unit.app.support import FIND_SHOW, GET_FRAMES, GET_SHOWS
 
 
 def test_unknown_method_is_404_with_suggestions(gw):
