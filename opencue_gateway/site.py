@@ -90,6 +90,8 @@ class GatewayRequest(Request):
     _refused = False
     _timed_out = False
     _lost = False
+    # Twisted only sets method and path once the whole request has arrived.
+    _parsed = False
 
     def __init__(self, channel: HTTPChannel, *args: Any, **kwargs: Any) -> None:
         super().__init__(channel, *args, **kwargs)
@@ -145,6 +147,7 @@ class GatewayRequest(Request):
         """Skip processing of a refused request; its answer is already on the wire."""
         if self._refused:
             return
+        self._parsed = True
         self.gateway_site.request_started(self)
         super().requestReceived(command, origin_form(path), version)
 
@@ -296,8 +299,7 @@ class GatewayRequest(Request):
     def record(self, answered: bool) -> RequestRecord:
         """What the access log and the metrics need to know about this request."""
         context: RequestContext = self._context
-        command = self.method or self._request_line[0]
-        path = self.path or self._request_line[1]
+        command, path = (self.method, self.path) if self._parsed else self._request_line
         return RequestRecord(
             client=context.client,
             principal=context.principal_sub,

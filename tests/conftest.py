@@ -79,6 +79,19 @@ class Response:
         return values[0] if values else None
 
 
+def assert_error(response: Response, status: int, code: int, words: str) -> dict:
+    """The response is the contract's JSON error with this status, code and message."""
+    assert response.status == status, response.body
+    assert response.header("content-type") == "application/json"
+    body = response.json()
+    assert set(body) == {"code", "message", "details", "error"}
+    assert body["code"] == code and body["details"] == []
+    assert body["error"] == body["message"]
+    assert words in body["message"], body["message"]
+    assert "Traceback" not in body["message"]
+    return body
+
+
 @dataclass
 class Gateway:
     """A running gateway process (its service tree) and how to talk to it."""

@@ -11,10 +11,13 @@ Cuebot client — but gives it:
   (the real ``callInThreadWithCallback`` contract, as in Synapse's tests);
 - an in-process gRPC channel standing in for Cuebot: each call is answered
   from a programmable :class:`~tests.cuebot_double.Behaviour` after its
-  request went through real protobuf serialization, and is recorded;
+  request went through real protobuf serialization, and is recorded.  A
+  Behaviour's ``delay`` is fake time: the answer comes that many seconds of
+  the clock later (or DEADLINE_EXCEEDED once the call's timeout passes);
 - an HTTP client that talks to the site over in-memory transports
   (``twisted.test.iosim``), so requests still go through Twisted's HTTP
-  parser and the gateway's site, byte for byte.
+  parser and the gateway's site, byte for byte; and, for what a well-behaved
+  client would never send, a :class:`RawClient` writing bytes as given.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 import grpc
 from google.protobuf.message import Message
@@ -38,8 +42,10 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer
 from zope.interface import implementer
 
+from opencue_gateway import wiring
 from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import GatewayConfig
+from opencue_gateway.transcode import Transcoder
 from opencue_gateway.wiring import Gateway, build
 from tests.conftest import Response, make_config, make_token
 from tests.cuebot_double import Behaviour, Received
@@ -59,10 +65,17 @@ class ThreadlessReactor(MemoryReactorClock):
 
 
 class ThreadlessPool:
-    """A pool whose jobs run on the reactor's next turn instead of in a thread."""
+    """A pool whose jobs run on the reactor's next turn instead of in a thread.
 
-    def __init__(self, reactor: ThreadlessReactor) -> None:
+    ``work_time`` says how many seconds of fake time the job that just ran
+    took; its result is handed back that much later, as a worker thread
+    blocked in a slow call would hand it back.
+    """
+
+    def __init__(self, reactor: ThreadlessReactor,
+                 work_time: Callable[[], float] = lambda: 0.0) -> None:
         self._reactor = reactor
+        self._work_time = work_time
         self.started = False
 
     def start(self) -> None:
@@ -76,11 +89,14 @@ class ThreadlessPool:
                                  **kwargs: Any) -> None:
         def run() -> None:
             try:
-                result = function(*args, **kwargs)
+                outcome = (True, function(*args, **kwargs))
             except BaseException:
-                on_result(False, Failure())
+                outcome = (False, Failure())
+            took = self._work_time()
+            if took > 0:
+                self._reactor.callLater(took, on_result, *outcome)
             else:
-                on_result(True, result)
+                on_result(*outcome)
 
         self._reactor.callLater(0, run)
 
@@ -126,7 +142,9 @@ class InProcessCuebot:
 
     Like the socket-based CuebotDouble: set a :class:`Behaviour` per method
     with :meth:`behave`, read back :attr:`received`.  ``reachable=False``
-    makes every call fail the way an unreachable Cuebot does.
+    makes every call fail the way an unreachable Cuebot does.  After
+    :meth:`serve`, methods without a Behaviour are answered by the sandbox
+    Cuebot's own handlers from a farm, as ``--sandbox`` answers them.
     """
 
     catalog: MethodCatalog
@@ -134,6 +152,11 @@ class InProcessCuebot:
     behaviours: dict[str, Behaviour] = field(default_factory=dict)
     reachable: bool = True
     state: grpc.ChannelConnectivity = grpc.ChannelConnectivity.READY
+    # Fake seconds the last call took (its Behaviour's delay, cut at its timeout).
+    _took: float = field(default=0.0, init=False, repr=False)
+    _watchers: list[Callable[[grpc.ChannelConnectivity], None]] = field(
+        default_factory=list, init=False, repr=False)
+    _sandbox: list[grpc.GenericRpcHandler] = field(default_factory=list, init=False, repr=False)
 
     def behave(self, path: str, **kwargs: Any) -> Behaviour:
         behaviour = Behaviour(**kwargs)
@@ -144,13 +167,32 @@ class InProcessCuebot:
         """The calls of one method, in order."""
         return [r for r in self.received if r.path == path]
 
+    def serve(self, farm: Any) -> None:
+        """Answer from ``farm`` with the sandbox server's handlers (Behaviours still win)."""
+        from opencue_gateway.sandbox.server import generic_handlers
+
+        self._sandbox = list(generic_handlers(farm, self.catalog))
+
+    def take_work_time(self) -> float:
+        """How long the last call took, in fake seconds (read once, by the pool)."""
+        took, self._took = self._took, 0.0
+        return took
+
+    def become(self, state: grpc.ChannelConnectivity) -> None:
+        """Change the channel's connectivity and tell whoever watches it, as grpc's thread does."""
+        self.state = state
+        for watcher in list(self._watchers):
+            watcher(state)
+
     # The grpc.Channel surface CuebotClient uses.
     def subscribe(self, callback: Callable[[grpc.ChannelConnectivity], None],
                   try_to_connect: bool = False) -> None:
+        self._watchers.append(callback)
         callback(self.state)
 
     def unsubscribe(self, callback: Callable[[grpc.ChannelConnectivity], None]) -> None:
-        pass
+        if callback in self._watchers:
+            self._watchers.remove(callback)
 
     def close(self) -> None:
         pass
@@ -159,19 +201,45 @@ class InProcessCuebot:
                     response_deserializer: Callable[[bytes], Message], **_: Any) -> _Method:
         return _Method(self, path, request_serializer, response_deserializer)
 
-    def _answer(self, path: str, method: Any, timeout: float | None) -> Message:
-        """The reply a Behaviour asks for, or the error it (or the clock) raises."""
+    def _answer(self, path: str, method: Any, timeout: float | None,
+                request: Message) -> Message:
+        """The reply a Behaviour (or the sandbox) gives, or the error it (or the clock) raises."""
         behaviour = self.behaviours.get(path, Behaviour())
+        if self._sandbox and path not in self.behaviours:
+            return self._sandbox_answer(path, request)
         if not self.reachable:
             raise InProcessError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
         if timeout is not None and behaviour.delay > timeout:
+            self._took = timeout
             raise InProcessError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+        self._took = behaviour.delay
         if behaviour.error is not None:
             raise InProcessError(*behaviour.error, behaviour.initial_metadata,
                                  behaviour.trailing_metadata)
         if behaviour.reply_for is not None:
             return behaviour.reply_for(len(self.calls(path)))
         return behaviour.reply if behaviour.reply is not None else method.output_type()
+
+    def _sandbox_answer(self, path: str, request: Message) -> Message:
+        """Run the sandbox server's handler for ``path``; its aborts become call errors."""
+        details = _CallDetails(path)
+        handler = next(h for h in (g.service(details) for g in self._sandbox) if h is not None)
+        return handler.unary_unary(request, _AbortingContext())
+
+
+@dataclass(frozen=True)
+class _CallDetails:
+    """What a generic RPC handler is asked to find a method by (grpc.HandlerCallDetails)."""
+
+    method: str
+    invocation_metadata: tuple = ()
+
+
+class _AbortingContext:
+    """The one part of a servicer context the sandbox's handlers use: abort."""
+
+    def abort(self, code: grpc.StatusCode, details: str) -> None:
+        raise InProcessError(code, details)
 
 
 @dataclass
@@ -192,7 +260,7 @@ class _Method:
         behaviour = self.cuebot.behaviours.get(self.path, Behaviour())
         try:
             reply = self.deserialize(
-                self.cuebot._answer(self.path, method, timeout).SerializeToString())
+                self.cuebot._answer(self.path, method, timeout, arrived).SerializeToString())
         except InProcessError as error:
             return _Done(None, error, behaviour.initial_metadata, behaviour.trailing_metadata)
         return _Done(reply, None, behaviour.initial_metadata, behaviour.trailing_metadata)
@@ -272,13 +340,62 @@ class _SiteEndpoints:
         return self
 
     def connect(self, factory: Any) -> Deferred[Any]:
-        server = self._harness.gateway.site.buildProtocol(CLIENT_ADDRESS)
-        client = factory.buildProtocol(GATEWAY_ADDRESS)
-        self._harness.pumps.append(iosim.connect(
-            server, iosim.FakeTransport(server, True, GATEWAY_ADDRESS, CLIENT_ADDRESS),
-            client, iosim.FakeTransport(client, False, CLIENT_ADDRESS, GATEWAY_ADDRESS),
-            greet=False))
-        return succeed(client)
+        return succeed(self._harness.attach(factory.buildProtocol(GATEWAY_ADDRESS)))
+
+
+class RawClient(Protocol):
+    """A client that writes bytes as given and keeps every byte the gateway answers."""
+
+    def __init__(self) -> None:
+        self.received = b""
+        self.closed = False
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.closed = True
+
+    def send(self, data: bytes) -> None:
+        """Queue bytes for the gateway; they arrive when the harness settles."""
+        self.transport.write(data)
+
+    def close(self) -> None:
+        """Go away, as a client that gives up waiting does."""
+        self.transport.loseConnection()
+
+    def response(self) -> RawResponse:
+        """The first response received, parsed (its body cut at Content-Length)."""
+        return RawResponse.parse(self.received)
+
+
+@dataclass
+class RawResponse:
+    """A response as bytes on the wire: status line, headers in order, body."""
+
+    status_line: str
+    headers: list[tuple[str, str]]
+    body: bytes
+
+    @classmethod
+    def parse(cls, data: bytes) -> RawResponse:
+        head, separator, rest = data.partition(b"\r\n\r\n")
+        assert separator, f"no complete response head in {data[:200]!r}"
+        status_line, *lines = head.decode("latin-1").split("\r\n")
+        headers = [(name.strip().lower(), value.strip())
+                   for name, _, value in (line.partition(":") for line in lines)]
+        length = dict(headers).get("content-length")
+        return cls(status_line, headers, rest[:int(length)] if length is not None else rest)
+
+    @property
+    def status(self) -> int:
+        return int(self.status_line.split()[1])
+
+    def header(self, name: str) -> str | None:
+        return dict(self.headers).get(name.lower())
+
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 @dataclass
@@ -289,15 +406,52 @@ class MemoryGateway:
     reactor: ThreadlessReactor
     cuebot: InProcessCuebot
     pumps: list[Any] = field(default_factory=list)
+    # Where the gateway sees connections come from (a UNIXAddress for a Unix socket).
+    peer: Any = CLIENT_ADDRESS
 
     def __post_init__(self) -> None:
         pool = HTTPConnectionPool(self.reactor, persistent=False)
         self._agent = Agent.usingEndpointFactory(self.reactor, _SiteEndpoints(self), pool=pool)
 
-    def advance(self, seconds: float = 0.0) -> None:
-        """Let ``seconds`` of fake time pass, moving bytes both ways as they come."""
+    def attach(self, client: Any) -> Any:
+        """Connect a client protocol to a new server connection of the site."""
+        server = self.gateway.site.buildProtocol(self.peer)
+        self.pumps.append(iosim.connect(
+            server, iosim.FakeTransport(server, True, GATEWAY_ADDRESS, self.peer),
+            client, iosim.FakeTransport(client, False, self.peer, GATEWAY_ADDRESS),
+            greet=False))
+        return client
+
+    def raw(self, data: bytes = b"") -> RawClient:
+        """Open a connection and send ``data`` as is; settle before reading what came back."""
+        client = self.attach(RawClient())
+        if data:
+            client.send(data)
         self.settle()
-        self.reactor.advance(seconds)
+        return client
+
+    def in_progress(self) -> list[Any]:
+        """The requests the site is reading or answering now, on every open connection."""
+        return [request for channel in self.gateway.site.channels
+                for request in channel.requests]
+
+    def advance(self, seconds: float = 0.0) -> None:
+        """Let ``seconds`` of fake time pass, moving bytes both ways as they come.
+
+        Time stops at each delayed call on the way, so what that call schedules
+        counts from its own time, not from the end of the jump.
+        """
+        self.settle()
+        target = self.reactor.seconds() + seconds
+        for _ in range(MAX_TURNS):
+            due = [c.getTime() for c in self.reactor.getDelayedCalls() if c.getTime() <= target]
+            if not due:
+                break
+            self.reactor.advance(max(0.0, min(due) - self.reactor.seconds()))
+            self.settle()
+        else:
+            raise AssertionError("the in-memory gateway kept scheduling work")
+        self.reactor.advance(max(0.0, target - self.reactor.seconds()))
         self.settle()
 
     def settle(self) -> None:
@@ -349,6 +503,13 @@ class MemoryGateway:
         return self.request("POST", path, body, **kwargs)
 
     @staticmethod
+    def answered(sent: Deferred[Any]) -> bool:
+        """Has the response to a request started with :meth:`send` fully arrived?"""
+        results: list[Any] = []
+        sent.addBoth(lambda result: results.append(result) or result)
+        return bool(results)
+
+    @staticmethod
     def result(answered: Deferred[Any]) -> Any:
         """The result of a Deferred that must have fired by now."""
         results: list[Any] = []
@@ -363,12 +524,46 @@ class MemoryGateway:
         return json.loads(response.body)
 
 
+# build() compiles the JSON codecs and renders the API description (1 MB, gzipped)
+# from the catalog: a fifth of a second, the same every time.  Both are pure
+# functions of (catalog, STRICT_JSON) and read-only once made, so the in-memory
+# gateways of a test run share them.  Each entry keeps its catalog alive, so
+# the catalog's id in the key cannot be reused by another catalog.
+_shared: dict[tuple[str, int, bool], tuple[MethodCatalog, Any]] = {}
+_make_api_pages = wiring.api_pages
+
+
+def _once(kind: str, catalog: MethodCatalog, strict: bool, make: Callable[[], Any]) -> Any:
+    """What ``make`` made the first time it was asked for (kind, catalog, strict)."""
+    key = (kind, id(catalog), strict)
+    if key not in _shared:
+        _shared[key] = (catalog, make())
+    return _shared[key][1]
+
+
+def _shared_transcoder(catalog: MethodCatalog) -> Callable[..., Transcoder]:
+    """Transcoder's constructor, answering one transcoder per (catalog, strict)."""
+    return lambda strict=False: _once(
+        "transcoder", catalog, strict, lambda: Transcoder(strict=strict))
+
+
+def _shared_api_pages(catalog: MethodCatalog, strict: bool) -> dict[bytes, Any]:
+    """wiring.api_pages, made once per (catalog, strict); each gateway gets its own dict."""
+    return dict(_once("pages", catalog, strict, lambda: _make_api_pages(catalog, strict)))
+
+
 def memory_gateway(catalog: MethodCatalog, config: GatewayConfig | None = None,
-                   **env: str | None) -> MemoryGateway:
-    """A gateway in memory with ``config`` (or the tests' defaults plus ``env``)."""
+                   tracing: Any = None, **env: str | None) -> MemoryGateway:
+    """A gateway in memory with ``config`` (or the tests' defaults plus ``env``).
+
+    ``tracing`` stands in for OtelTracing (anything with its four methods).
+    """
     reactor = ThreadlessReactor()
     cuebot = InProcessCuebot(catalog)
-    gateway = build(config or make_config(**env), reactor, ThreadlessPool(reactor),
-                    catalog=catalog, open_channel=lambda endpoint: cuebot)
+    with mock.patch.object(wiring, "Transcoder", _shared_transcoder(catalog)), \
+            mock.patch.object(wiring, "api_pages", _shared_api_pages):
+        gateway = build(config or make_config(**env), reactor,
+                        ThreadlessPool(reactor, cuebot.take_work_time),
+                        catalog=catalog, open_channel=lambda endpoint: cuebot, tracing=tracing)
     gateway.cuebot.start("cuebot.memory:8443")
     return MemoryGateway(gateway, reactor, cuebot)

@@ -1,10 +1,11 @@
-"""The served API description: /openapi.json, /docs, real replies against the schemas, and a
-bounded schemathesis run against the gateway on the sandbox."""
+"""A bounded schemathesis run against the gateway on the sandbox, over the wire.
+
+The served /openapi.json and /docs, and real sandbox replies against the schemas, are
+checked in memory (tests/unit/app/test_pages.py).
+"""
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import shutil
 import subprocess
@@ -12,85 +13,9 @@ import sys
 
 import pytest
 import pytest_twisted
-from openapi_spec_validator import validate
 from twisted.internet.threads import deferToThread
 
 from tests.conftest import make_token
-from tests.unit.test_openapi import Schemas
-
-JOB = "00000000-0000-0000-0000-000000000001"
-HOST = "00000000-0000-0000-0000-000000000005"
-SAMPLES = [
-    ("/show.ShowInterface/GetShows", "{}"),
-    ("/show.ShowInterface/FindShow", '{"name": "testing"}'),
-    ("/job.JobInterface/GetJobs", '{"r": {"shows": ["testing"], "include_finished": true}}'),
-    ("/job.JobInterface/GetFrames", f'{{"job": {{"id": "{JOB}"}}, "req": {{"limit": 100}}}}'),
-    ("/job.JobInterface/GetLayers", f'{{"job": {{"id": "{JOB}"}}}}'),
-    ("/job.JobInterface/GetComments", f'{{"job": {{"id": "{JOB}"}}}}'),
-    ("/host.HostInterface/GetHosts", "{}"),
-    ("/host.HostInterface/GetHost", f'{{"id": "{HOST}"}}'),
-    ("/host.ProcInterface/GetProcs", "{}"),
-    ("/job.GroupInterface/FindGroup", '{"show": "testing", "name": "default"}'),
-    ("/facility.AllocationInterface/GetAll", "{}"),
-    ("/show.ShowInterface/GetFilters",
-     '{"show": {"id": "00000000-0000-0000-0000-000000000000"}}'),
-]
-
-
-@pytest_twisted.ensureDeferred
-async def test_openapi_is_public_valid_and_complete(sandbox_gateway, catalog):
-    """GET /openapi.json needs no token, validates as OpenAPI 3.1 and has every method."""
-    response = await sandbox_gateway.request("GET", "/openapi.json", None)
-    assert response.status == 200 and response.header("content-type") == "application/json"
-    document = response.json()
-    validate(document)
-    assert {p for p in document["paths"]} == {m.path for m in catalog}
-    assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
-
-
-@pytest_twisted.ensureDeferred
-async def test_real_replies_match_their_schemas(sandbox_gateway):
-    """Replies of the running gateway (on the sandbox) validate against the document."""
-    document = (await sandbox_gateway.request("GET", "/openapi.json", None)).json()
-    schemas = Schemas(document)
-    for path, body in SAMPLES:
-        response = await sandbox_gateway.post(path, body)
-        assert response.status == 200, (path, response.body)
-        pointer = (f"/paths/{path.replace('/', '~1')}/post/responses/200/content/"
-                   "application~1json/schema")
-        schemas.at(pointer).validate(response.json())
-    error = await sandbox_gateway.post("/job.JobInterface/GetFrames", '{"job": {"id": "nope"}}')
-    schemas.at("/components/schemas/Error").validate(error.json())
-
-
-@pytest_twisted.ensureDeferred
-async def test_docs_work_offline(sandbox_gateway):
-    """/docs serves Swagger UI from the gateway itself: no CDN, assets cacheable and gzipped."""
-    page = await sandbox_gateway.request("GET", "/docs", None)
-    assert page.status == 200 and b"swagger-ui-bundle.js" in page.body
-    assert b"http://" not in page.body and b"https://" not in page.body
-    script = await sandbox_gateway.request("GET", "/docs/swagger-ui-bundle.js", None)
-    assert script.status == 200 and len(script.body) > 100_000
-    assert "max-age" in script.header("cache-control")
-
-
-@pytest_twisted.ensureDeferred
-async def test_openapi_is_gzipped_for_clients_that_accept_it(sandbox_gateway):
-    """The 1 MB document goes out compressed once, in advance."""
-    from twisted.internet import reactor
-    from twisted.web.client import Agent, HTTPConnectionPool, readBody
-    from twisted.web.http_headers import Headers
-
-    from tests.integration.test_edge import raw_post  # noqa: F401 - same raw-bytes approach
-
-    agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
-    response = await agent.request(b"GET", f"{sandbox_gateway.url}/openapi.json".encode(),
-                                   Headers({"Accept-Encoding": ["gzip"]}))
-    body = await readBody(response)
-    assert response.headers.getRawHeaders(b"content-encoding") == [b"gzip"]
-    assert json.loads(gzip.decompress(body))["openapi"].startswith("3.1")
-    assert len(body) < 200_000
-
 
 HOOKS = '''
 import schemathesis
