@@ -1,36 +1,63 @@
-"""The benchmark harness works end to end: ``python -m bench --smoke`` as a subprocess.
+"""The benchmark harness works end to end, and it counts every failure it is shown.
 
-This proves that the harness starts the stand-in, the gateway (and Envoy and
-h2load where installed), measures, stops everything and writes its JSON.  It
-asserts that figures exist, never what they are: performance is not part of
-the test suite's pass/fail.
+``python -m bench --smoke`` runs as a subprocess: it starts the stand-in, the
+gateway (and Envoy and h2load where installed), measures, stops everything
+and writes its JSON.  The other tests drive the harness's own pieces (wrk's
+script, the large-reply client, the stand-in's gRPC error count) against
+servers that fail on purpose, and check that each failure is counted.  They
+assert counts and settings, never throughput or latency: performance is not
+part of the test suite's pass/fail, and no assertion depends on how fast the
+machine is.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-# The smoke run takes about ten seconds; this bound only stops a hung harness.
-TIMEOUT_SECONDS = 300
-FIGURES = ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "peak_rss_mib", "response_bytes")
+from bench import large, load, procs, runner
+from bench.data import Reply, build_replies
+from bench.gateway import HttpServer
+from bench.scenarios import Scenario
+from bench.standin import start_standin
+from bench.verify import Checked
+from opencue_gateway.catalog import MethodCatalog
 
-pytestmark = pytest.mark.skipif(
+ROOT = Path(__file__).resolve().parents[2]
+# The smoke run takes about half a minute; this bound only stops a hung harness.
+TIMEOUT_SECONDS = 300
+FIGURES = ("rps", "p50_ms", "p99_ms", "response_bytes")
+SERVER_FIGURES = ("cpu_us_per_request", "peak_rss_mib")
+GOOD_BODY = b'{"shows":[]}' + b" " * 88
+
+needs_wrk = pytest.mark.skipif(
     shutil.which("wrk") is None,
     reason="wrk is not installed (apt-get install -y wrk): the benchmark harness needs it "
            "to send HTTP load",
+)
+needs_h2load = pytest.mark.skipif(
+    shutil.which("h2load") is None,
+    reason="h2load is not installed (apt-get install -y nghttp2-client)",
+)
+needs_curl = pytest.mark.skipif(
+    shutil.which("curl") is None, reason="curl is not installed (apt-get install -y curl)",
 )
 
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, dict]:
     """Run the smoke benchmark once for this module's tests."""
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install -y wrk)")
     out = tmp_path_factory.mktemp("bench") / "bench.json"
     result = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--json", str(out)],
@@ -40,18 +67,38 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Complete
     return result, json.loads(out.read_text())
 
 
-def test_smoke_run_has_figures_for_the_gateway(smoke):
-    """Every small scenario was measured on the gateway and every figure is a number."""
+def test_smoke_run_has_figures_and_no_failure_on_any_target(smoke):
+    """Every small scenario was measured on every runnable target without a single failure."""
     _, document = smoke
-    gateway = [m for m in document["measurements"] if m["target"] == "gateway"]
-    assert {m["scenario"] for m in gateway} == {"shows.c1", "shows.c32"}
-    for measurement in gateway:
+    measured = document["measurements"]
+    targets = document["meta"]["targets"]
+    assert {(m["scenario"], m["target"]) for m in measured} == {
+        (scenario, target) for scenario in ("shows.c1", "shows.c32") for target in targets}
+    for measurement in measured:
         assert measurement["requests"] > 0, measurement
-        assert "status" not in measurement["errors"], measurement
-        for name in FIGURES:
+        assert measurement["errors"] == {}, measurement
+        assert measurement["grpc_errors"] == 0, measurement
+        names = FIGURES + (SERVER_FIGURES if measurement["target"] != "grpc" else ())
+        for name in names:
             assert isinstance(measurement[name], int | float), (name, measurement)
     summary = {(row["scenario"], row["target"]) for row in document["summary"]}
     assert {("shows.c1", "gateway"), ("shows.c32", "gateway")} <= summary
+
+
+def test_smoke_gateway_runs_like_for_like(smoke):
+    """The default gateway has fan-in off: every request it was sent cost a Cuebot call."""
+    result, document = smoke
+    assert "FAN_IN=false" in document["meta"]["settings"]["gateway"]
+    assert "gateway: FAN_IN=false" in result.stdout
+    for measurement in document["measurements"]:
+        if measurement["target"] != "gateway":
+            continue
+        assert measurement["server"] == "gateway"
+        assert "FAN_IN=false" in measurement["settings"]
+        # Only requests in flight when the load stopped (one per connection) may lack a call;
+        # with fan-in on, 32 identical requests share far fewer calls than that.
+        assert measurement["cuebot_calls"] >= \
+            measurement["requests_sent"] - measurement["connections"], measurement
 
 
 def test_smoke_run_names_every_target_it_skipped(smoke):
@@ -63,3 +110,152 @@ def test_smoke_run_names_every_target_it_skipped(smoke):
         assert "install" in reason, reason
         assert f"skipping target {target}" in result.stderr
     assert "req/s" in result.stdout
+
+
+class _FailingHandler(BaseHTTPRequestHandler):
+    """Answers the first requests wrongly, one way each, then always well.
+
+    The server's ``script`` lists what the n-th request gets: ``"500"``, a
+    2xx with a ``"short"`` body, a body ``"cut"`` off by closing the
+    connection, or ``"good"`` (the default once the list is used up).
+    """
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with self.server.lock:
+            index = self.server.served
+            self.server.served += 1
+        kind = self.server.script[index] if index < len(self.server.script) else "good"
+        body = b'{"code":13}' if kind == "500" else GOOD_BODY
+        if kind == "short":
+            body = body[:10]
+        self.send_response(500 if kind == "500" else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if kind == "cut":
+            self.wfile.write(body[:10])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads counts, not logs."""
+
+
+@pytest.fixture
+def failing_server() -> Iterator[ThreadingHTTPServer]:
+    """A loopback HTTP server whose first answers fail as its ``script`` says."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FailingHandler)
+    server.daemon_threads = True
+    server.lock = threading.Lock()
+    server.served = 0
+    server.script = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+@needs_wrk
+def test_wrk_counts_every_failed_answer_and_times_only_good_ones(failing_server, tmp_path):
+    """A 500, a short 2xx body and a cut-off answer are all errors, and no good answer."""
+    failing_server.script = ["500", "short", "cut"]
+    script = load.write_wrk_script(tmp_path / "probe.lua", b"{}", "token")
+    url = f"http://127.0.0.1:{failing_server.server_address[1]}/show.ShowInterface/GetShows"
+    result = load.run_wrk(shutil.which("wrk"), url, script, connections=2, warmup=1, seconds=1,
+                          sample=lambda pid: None, body_bytes=len(GOOD_BODY))
+    # wrk keeps the cut answer's partial body and hands it, in front of the next answer on
+    # the new connection, to the script: that answer is a body error too.
+    assert result.errors == {"status": 1, "body": 2, "read": 1}
+    assert result.statuses == {"500": 1}
+    # Answers completed in the warm-up (a whole second of them) are in no figure.
+    assert 0 < result.requests < result.total_requests - 3
+    assert result.latency_us["p50"] is not None
+
+
+def _session(tmp_path: Path, standin, replies: dict[str, Reply],
+             servers: dict[str, HttpServer] | None = None) -> runner.Session:
+    """A harness session over the given servers, with the tools found on PATH."""
+    return runner.Session(
+        workdir=tmp_path, token="token", replies=replies, standin=standin,
+        servers=servers or {}, wrk=shutil.which("wrk"), h2load=shutil.which("h2load"),
+        curl=shutil.which("curl"),
+    )
+
+
+def _unknown_method_reply() -> Reply:
+    """A reply whose path the stand-in does not serve: gRPC answers UNIMPLEMENTED in a 200."""
+    shows = build_replies(MethodCatalog.default())["shows"]
+    return Reply("shows", "/show.ShowInterface/NoSuchMethod", shows.request_json,
+                 shows.request, shows.reply)
+
+
+@pytest.fixture(scope="module")
+def standin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The benchmark's Cuebot stand-in, started and stopped by the harness's own code."""
+    with procs.Processes() as processes:
+        yield start_standin(processes, tmp_path_factory.mktemp("standin"), lifetime=600)
+
+
+@needs_h2load
+def test_grpc_errors_inside_http_200_are_counted(standin, tmp_path):
+    """Calls h2load sees as HTTP 200 but gRPC failed are counted from the stand-in, all of them."""
+    reply = _unknown_method_reply()
+    session = _session(tmp_path, standin, {"shows": reply})
+    scenario = Scenario("probe.c2", "shows", 2, "unknown method, 2 connections")
+    runner.prepare_files(session, [scenario])
+    try:
+        measured = runner.measure(session, scenario, "grpc", run=1, seconds=1, warmup=0)
+    finally:
+        session.close()
+    assert measured.errors == {}  # what h2load alone can tell: every answer was an HTTP 200
+    assert measured.requests > 0
+    assert measured.grpc_errors >= measured.requests
+
+
+@needs_curl
+def test_large_client_counts_grpc_status_errors(standin, tmp_path):
+    """A production-size run counts a grpc-status other than 0 in an HTTP 200 as an error."""
+    reply = _unknown_method_reply()
+    session = _session(tmp_path, standin, {"shows": reply})
+    scenario = Scenario("probe.c2", "shows", 2, "unknown method", large=True, requests=2)
+    runner.prepare_files(session, [scenario])
+    try:
+        measured = large.measure(session, scenario, "grpc", run=1)
+    finally:
+        session.close()
+    assert measured.requests == 4
+    assert measured.good == 0
+    assert measured.errors == {"grpc-status 12": 4}
+    assert measured.grpc_errors == 4
+    assert measured.first_byte_ms == [] and measured.total_ms == []
+
+
+@needs_curl
+def test_large_client_counts_wrong_status_and_body_size(failing_server, standin, tmp_path):
+    """Of three answers sent at once, a 500 and a short body are errors; only one is good."""
+    failing_server.script = ["500", "short"]
+    reply = build_replies(MethodCatalog.default())["shows"]
+    server = HttpServer("probe", os.getpid(),
+                        f"http://127.0.0.1:{failing_server.server_address[1]}", tmp_path / "log")
+    session = _session(tmp_path, standin, {"shows": reply}, {"envoy": server})
+    session.verification.checked.append(
+        Checked("probe", "shows", 200, len(GOOD_BODY), "application/json"))
+    scenario = Scenario("probe.c3", "shows", 3, "failing server", large=True, requests=1)
+    runner.prepare_files(session, [scenario])
+    try:
+        measured = large.measure(session, scenario, "envoy", run=1)
+    finally:
+        session.close()
+    assert measured.errors == {"status 500": 1, "body size": 1}
+    assert measured.good == 1
+    assert len(measured.total_ms) == 1
+    assert measured.grpc_errors == 0
