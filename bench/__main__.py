@@ -13,6 +13,7 @@ no fan-in); only the fan-in scenario runs on a second gateway with
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import secrets
 import shutil
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -180,29 +182,29 @@ def estimated_seconds(args: argparse.Namespace, scenarios: list[Scenario],
     return args.runs * len(targets) * per_target
 
 
-def start_servers(
+def server_starters(
     processes: procs.Processes, args: argparse.Namespace, scenarios: list[Scenario],
     targets: list[str], tools: dict[str, Any], workdir: Path, cuebot: str, secret: str,
-) -> dict[str, HttpServer]:
-    """The HTTP targets: the like-for-like gateway, the fan-in gateway if needed, Envoy."""
+) -> dict[str, Callable[[], HttpServer]]:
+    """How to start each HTTP target: the like-for-like gateway, the fan-in one if needed, Envoy.
+
+    Kept as functions so that a production-size measurement can start its
+    target afresh (see :mod:`bench.large`).
+    """
     catalog = MethodCatalog.default()
-    servers = {}
+    starters: dict[str, Callable[[], HttpServer]] = {}
     if "gateway" in targets and any(not s.fan_in for s in scenarios):
-        say("starting the gateway (twistd, FAN_IN=false) ...")
-        servers[GATEWAY_SERVER] = start_gateway(processes, workdir, cuebot, secret,
-                                                workers=args.workers,
-                                                extra_env=args.gateway_env)
+        starters[GATEWAY_SERVER] = lambda: start_gateway(
+            processes, workdir, cuebot, secret, workers=args.workers,
+            extra_env=args.gateway_env)
     if "gateway" in targets and any(s.fan_in for s in scenarios):
-        say("starting the fan-in scenario's gateway (twistd, FAN_IN=true) ...")
-        servers[FAN_IN_SERVER] = start_gateway(processes, workdir, cuebot, secret,
-                                               workers=args.workers,
-                                               extra_env={**args.gateway_env, **FAN_IN_ENV},
-                                               name=FAN_IN_SERVER)
+        starters[FAN_IN_SERVER] = lambda: start_gateway(
+            processes, workdir, cuebot, secret, workers=args.workers,
+            extra_env={**args.gateway_env, **FAN_IN_ENV}, name=FAN_IN_SERVER)
     if "envoy" in targets:
-        say("starting Envoy ...")
-        servers["envoy"] = start_envoy(processes, workdir, tools["envoy"], catalog, cuebot,
-                                       secret)
-    return servers
+        starters["envoy"] = lambda: start_envoy(processes, workdir, tools["envoy"], catalog,
+                                                cuebot, secret)
+    return starters
 
 
 def run_session(
@@ -217,12 +219,27 @@ def run_session(
         say("starting the Cuebot stand-in"
             + (f" (building {', '.join(large_replies)}) ..." if large_replies else " ..."))
         cuebot = start_standin(processes, workdir, lifetime=estimate + 600, large=large_replies)
-        servers = start_servers(processes, args, scenarios, targets, tools, workdir,
-                                cuebot.address, secret)
+        starters = server_starters(processes, args, scenarios, targets, tools, workdir,
+                                   cuebot.address, secret)
+        servers = {}
+        for name, start in starters.items():
+            say(f"starting {name} ...")
+            servers[name] = start()
+
+        restarts = itertools.count(1)
+
+        def restart(name: str) -> HttpServer:
+            processes.stop(name)
+            log = servers[name].log_path  # kept, under a number, for --keep-files
+            log.rename(log.with_name(f"{log.stem}.{next(restarts)}{log.suffix}"))
+            servers[name] = starters[name]()
+            return servers[name]
+
         session = runner.Session(
             workdir=workdir, token=make_token(secret, estimate + 3600),
             replies=build_replies(MethodCatalog.default(), large_replies), standin=cuebot,
             servers=servers, wrk=tools["wrk"], h2load=tools["h2load"], curl=tools["curl"],
+            restart=restart,
         )
         runner.prepare_files(session, scenarios)
         say("verifying every target answers correctly ...")
@@ -253,8 +270,9 @@ def measure_gzip(args: argparse.Namespace, session: runner.Session) -> list[Any]
     return figures
 
 
-def print_settings(rows: list[report.Row]) -> None:
-    """Which process and settings produced the rows of a table."""
+def print_table(title: str, rows: list[report.Row], table: str) -> None:
+    """A table, headed by its title and the processes and settings that produced its rows."""
+    print(f"\n{title}")
     seen = {}
     for row in rows:
         if row.target != "grpc":
@@ -263,6 +281,8 @@ def print_settings(rows: list[report.Row]) -> None:
         label = "Envoy --concurrency 1 (one worker)" if server == "envoy" else \
             f"{server}: {settings}"
         print(f"  {label}")
+    print()
+    print(table)
 
 
 def print_report(
@@ -279,11 +299,8 @@ def print_report(
     main_rows = [r for r in rows if r.scenario not in fan_in]
     fan_in_rows = [r for r in rows if r.scenario in fan_in]
     if main_rows:
-        print("\nLike for like (each client request makes its own Cuebot call, through "
-              "every target):")
-        print_settings(main_rows)
-        print()
-        print(report.format_results(main_rows))
+        print_table("Like for like (each client request makes its own Cuebot call, through "
+                    "every target):", main_rows, report.format_results(main_rows))
         print("\nreq/s counts good answers (2xx, body of the verified size; gRPC: HTTP 200) "
               "completed inside the measured\nwindow; p50/p99 are those answers' latencies: "
               "the warm-up's requests and failed answers are in no\npercentile. errors: "
@@ -300,11 +317,8 @@ def print_report(
               "CPU and memory.\n")
         print(report.format_ratios(report.ratios(main_rows)))
     if fan_in_rows:
-        print("\nFan-in (identical concurrent requests; the gateway shares one Cuebot call "
-              "between them):")
-        print_settings(fan_in_rows)
-        print()
-        print(report.format_fan_in(fan_in_rows))
+        print_table("Fan-in (identical concurrent requests; the gateway shares one Cuebot call "
+                    "between them):", fan_in_rows, report.format_fan_in(fan_in_rows))
     if large_rows:
         print_large(large_rows, session)
     if gzip_figures:
@@ -324,11 +338,8 @@ def print_report(
 
 def print_large(rows: list[report.Row], session: runner.Session) -> None:
     """The production-size table, its settings, and what failed."""
-    print("\nProduction-size replies (whole requests timed by curl from the moment each was "
-          "sent):")
-    print_settings(rows)
-    print()
-    print(report.format_large(rows))
+    print_table("Production-size replies (whole requests timed by curl from the moment each "
+                "was sent, each target\nstarted afresh):", rows, report.format_large(rows))
     print("\nc1: 3 requests one after the other; c10: 10 started together. first byte / "
           "total: good answers only\n(status 200, verified body size, gRPC status OK). CPU "
           "ms/req: the target's CPU for the requests until\nit was idle again, per request. "

@@ -16,12 +16,15 @@ that pass gets its status checked only) and, for gRPC, its status is OK;
 latencies are those of good answers only, every other answer is counted
 as an error by kind.
 
-Around the rounds the harness reads the target's CPU time and resets, then
-reads, its peak RSS (``VmHWM``).  CPU per request covers all the target did
-for the requests until it is idle again.  The *extra* peak RSS is the peak
-over the RSS the target had, idle, just before the first round: the memory
-the replies cost, not what the process holds anyway.  gRPC-level errors are
-the stand-in's failed calls over the rounds, as in :mod:`bench.runner`.
+Each measurement starts its target afresh (a new gateway or Envoy
+process, same settings): a process that has built a 60,000-job answer
+keeps much of that memory, and its "idle" RSS would hide what the next
+answers cost.  Around the rounds the harness reads the target's CPU time
+and resets, then reads, its peak RSS (``VmHWM``).  CPU per request covers
+all the target did for the requests until it is idle again.  The *extra*
+peak RSS is the peak over the RSS the fresh target had, idle, just before
+the first round: the memory the replies cost.  gRPC-level errors are the
+stand-in's failed calls over the rounds, as in :mod:`bench.runner`.
 """
 
 from __future__ import annotations
@@ -207,8 +210,10 @@ def expected_bytes(session: Session, scenario: Scenario, server: HttpServer | No
 
 
 def measure(session: Session, scenario: Scenario, target: str, run: int) -> LargeMeasurement:
-    """The scenario's rounds on one target, with CPU, memory and errors around them."""
+    """The scenario's rounds on one target, freshly started, with CPU, memory and errors."""
     server = session.server_for(scenario, target)
+    if server is not None and session.restart is not None:
+        server = session.restart(server.name)
     tree = procstat.process_tree(server.pid) if server else []
     watched = [*tree, session.standin.pid]
     procstat.wait_until_idle(watched)

@@ -88,7 +88,7 @@ class LoadResult:
 
     requests: int
     seconds: float
-    latency_us: dict[str, float]
+    latency_us: dict[str, float | None]
     errors: dict[str, int] = field(default_factory=dict)
     bytes_read: int = 0
     total_requests: int = 0
@@ -356,10 +356,10 @@ def _h2load_data_bytes(stdout: str) -> int:
     return 0
 
 
-def _percentiles(values: list[float]) -> dict[str, float]:
-    """p50/p90/p99/max/mean by nearest rank."""
+def _percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50/p90/p99/max/mean by nearest rank; None without a single good answer."""
     if not values:
-        return {k: 0.0 for k in ("p50", "p90", "p99", "max", "mean")}
+        return {k: None for k in ("p50", "p90", "p99", "max", "mean")}
     ordered = sorted(values)
 
     def rank(p: float) -> float:

@@ -63,36 +63,40 @@ class Row:
         return self.values.get(name)
 
 
-def summarize(measurements: Iterable[Measurement]) -> list[Row]:
-    """Medians per (scenario, target), in the scenarios' and targets' order."""
-    groups: dict[tuple[str, str], list[Measurement]] = {}
+def _grouped(measurements: Iterable[Any]) -> list[tuple[str, str, list[Any]]]:
+    """Measurements by (scenario, target), in the scenarios' and the targets' order."""
+    groups: dict[tuple[str, str], list[Any]] = {}
     for m in measurements:
         groups.setdefault((m.scenario, m.target), []).append(m)
     order = {s.name: i for i, s in enumerate(SCENARIOS)}
+    ordered = sorted(groups.items(),
+                     key=lambda kv: (order.get(kv[0][0], 99), TARGETS.index(kv[0][1])))
+    return [(scenario, target, items) for (scenario, target), items in ordered]
+
+
+def _row(scenario: str, target: str, items: list[Any], values: dict[str, float | None]) -> Row:
+    """One summary row: the figures, and the errors of every run added up."""
+    return Row(scenario, target, len(items), values,
+               sum(sum(m.errors.values()) for m in items), sum(m.grpc_errors for m in items),
+               items[0].server, items[0].settings)
+
+
+def summarize(measurements: Iterable[Measurement]) -> list[Row]:
+    """Medians per (scenario, target), in the scenarios' and targets' order."""
     rows = []
-    for (scenario, target), items in sorted(
-        groups.items(), key=lambda kv: (order.get(kv[0][0], 99), TARGETS.index(kv[0][1]))
-    ):
+    for scenario, target, items in _grouped(measurements):
         values = {}
         for name in SUMMARY_FIELDS:
             figures = [getattr(m, name) for m in items if getattr(m, name) is not None]
             values[name] = statistics.median(figures) if figures else None
-        errors = sum(sum(m.errors.values()) for m in items)
-        rows.append(Row(scenario, target, len(items), values, errors,
-                        sum(m.grpc_errors for m in items), items[0].server, items[0].settings))
+        rows.append(_row(scenario, target, items, values))
     return rows
 
 
 def summarize_large(measurements: Iterable[LargeMeasurement]) -> list[Row]:
     """Per (scenario, target) of the large scenarios: medians, and the highest memory peak."""
-    groups: dict[tuple[str, str], list[LargeMeasurement]] = {}
-    for m in measurements:
-        groups.setdefault((m.scenario, m.target), []).append(m)
-    order = {s.name: i for i, s in enumerate(SCENARIOS)}
     rows = []
-    for (scenario, target), items in sorted(
-        groups.items(), key=lambda kv: (order.get(kv[0][0], 99), TARGETS.index(kv[0][1]))
-    ):
+    for scenario, target, items in _grouped(measurements):
         values: dict[str, float | None] = {}
         for name in LARGE_FIELDS:
             figures = [v for m in items
@@ -101,9 +105,7 @@ def summarize_large(measurements: Iterable[LargeMeasurement]) -> list[Row]:
             values[name] = pick(figures) if figures else None
         values["good"] = sum(m.good for m in items)
         values["requests"] = sum(m.requests for m in items)
-        rows.append(Row(scenario, target, len(items), values,
-                        sum(sum(m.errors.values()) for m in items),
-                        sum(m.grpc_errors for m in items), items[0].server, items[0].settings))
+        rows.append(_row(scenario, target, items, values))
     return rows
 
 
@@ -143,6 +145,11 @@ def ratios(rows: list[Row]) -> dict[str, dict[str, float | None]]:
 def _fmt(value: float | None, spec: str) -> str:
     """A figure for the table, or a dash where it does not apply."""
     return "-" if value is None else format(value, spec)
+
+
+def _fmt_ms(value: float | None) -> str:
+    """Milliseconds: a decimal below 10 ms (direct gRPC's first byte), whole ones above."""
+    return _fmt(value, ".1f" if value is not None and value < 10 else ",.0f")
 
 
 def _table(header: list[str], lines: list[list[str]]) -> str:
@@ -224,9 +231,9 @@ def format_large(rows: list[Row]) -> str:
             row.scenario if row.scenario != previous else "",
             row.target,
             f"{row.get('good'):.0f}/{row.get('requests'):.0f}",
-            _fmt(row.get("first_byte_p50_ms"), ",.0f"),
-            _fmt(row.get("total_p50_ms"), ",.0f"),
-            _fmt(row.get("total_max_ms"), ",.0f"),
+            _fmt_ms(row.get("first_byte_p50_ms")),
+            _fmt_ms(row.get("total_p50_ms")),
+            _fmt_ms(row.get("total_max_ms")),
             _fmt(row.get("cpu_ms_per_request"), ",.0f"),
             _fmt(row.get("rss_idle_mib"), ",.0f"),
             _fmt(row.get("extra_peak_rss_mib"), ",.0f"),

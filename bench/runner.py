@@ -84,6 +84,8 @@ class Session:
     wrk: str | None
     h2load: str | None
     curl: str | None = None
+    # Stops a server by name and starts it afresh (production-size measurements).
+    restart: Callable[[str], HttpServer] | None = None
     scripts: dict[str, Path] = field(default_factory=dict)
     frames: dict[str, Path] = field(default_factory=dict)
     verification: Verification = field(default_factory=Verification)

@@ -4,7 +4,9 @@
 gateway (and Envoy and h2load where installed), measures, stops everything
 and writes its JSON.  The other tests drive the harness's own pieces (wrk's
 script, the large-reply client, the stand-in's gRPC error count) against
-servers that fail on purpose, and check that each failure is counted.  They
+servers that fail on purpose, and check that each failure is counted; and
+the pieces that choose what is measured (which gateway process, which
+replies, which gzip levels).  They
 assert counts and settings, never throughput or latency: performance is not
 part of the test suite's pass/fail, and no assertion depends on how fast the
 machine is.
@@ -12,6 +14,7 @@ machine is.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -24,13 +27,22 @@ from pathlib import Path
 
 import pytest
 
-from bench import large, load, procs, runner
+from bench import gzip_levels, large, load, procs, runner
+from bench.__main__ import server_starters
 from bench.data import Reply, build_replies
-from bench.gateway import HttpServer
-from bench.scenarios import Scenario
+from bench.gateway import (
+    FAN_IN_ENV,
+    FAN_IN_SERVER,
+    GATEWAY_SERVER,
+    HttpServer,
+    gateway_env,
+    settings,
+)
+from bench.scenarios import SCENARIOS, Scenario, select_scenarios
 from bench.standin import start_standin
 from bench.verify import Checked
 from opencue_gateway.catalog import MethodCatalog
+from opencue_gateway.compression import LEVEL
 
 ROOT = Path(__file__).resolve().parents[2]
 # The smoke run takes about half a minute; this bound only stops a hung harness.
@@ -221,17 +233,22 @@ def test_grpc_errors_inside_http_200_are_counted(standin, tmp_path):
     assert measured.grpc_errors >= measured.requests
 
 
+def _measure_large(session: runner.Session, scenario: Scenario,
+                   target: str) -> large.LargeMeasurement:
+    """One production-size measurement through the harness's own code."""
+    runner.prepare_files(session, [scenario])
+    try:
+        return large.measure(session, scenario, target, run=1)
+    finally:
+        session.close()
+
+
 @needs_curl
 def test_large_client_counts_grpc_status_errors(standin, tmp_path):
     """A production-size run counts a grpc-status other than 0 in an HTTP 200 as an error."""
-    reply = _unknown_method_reply()
-    session = _session(tmp_path, standin, {"shows": reply})
+    session = _session(tmp_path, standin, {"shows": _unknown_method_reply()})
     scenario = Scenario("probe.c2", "shows", 2, "unknown method", large=True, requests=2)
-    runner.prepare_files(session, [scenario])
-    try:
-        measured = large.measure(session, scenario, "grpc", run=1)
-    finally:
-        session.close()
+    measured = _measure_large(session, scenario, "grpc")
     assert measured.requests == 4
     assert measured.good == 0
     assert measured.errors == {"grpc-status 12": 4}
@@ -250,12 +267,65 @@ def test_large_client_counts_wrong_status_and_body_size(failing_server, standin,
     session.verification.checked.append(
         Checked("probe", "shows", 200, len(GOOD_BODY), "application/json"))
     scenario = Scenario("probe.c3", "shows", 3, "failing server", large=True, requests=1)
-    runner.prepare_files(session, [scenario])
-    try:
-        measured = large.measure(session, scenario, "envoy", run=1)
-    finally:
-        session.close()
+    measured = _measure_large(session, scenario, "envoy")
     assert measured.errors == {"status 500": 1, "body size": 1}
     assert measured.good == 1
     assert len(measured.total_ms) == 1
     assert measured.grpc_errors == 0
+
+
+def test_fan_in_scenario_alone_runs_on_a_gateway_with_fan_in():
+    """Only fanin.c200 is measured on the FAN_IN=true process; every other on FAN_IN=false."""
+    args = argparse.Namespace(workers=None, gateway_env={})
+    starters = server_starters(None, args, select_scenarios("shows"), ["gateway"], {},
+                               Path("."), "127.0.0.1:1", "secret")
+    assert set(starters) == {GATEWAY_SERVER}
+    starters = server_starters(None, args, select_scenarios("shows,fanin"), ["gateway"], {},
+                               Path("."), "127.0.0.1:1", "secret")
+    assert set(starters) == {GATEWAY_SERVER, FAN_IN_SERVER}
+    servers = {name: HttpServer(name, 0, "http://127.0.0.1:1", Path("log"))
+               for name in (GATEWAY_SERVER, FAN_IN_SERVER)}
+    session = _session(Path("."), None, {}, servers)
+    for scenario in SCENARIOS:
+        expected = FAN_IN_SERVER if scenario.fan_in else GATEWAY_SERVER
+        assert session.server_for(scenario, "gateway").name == expected, scenario.name
+    assert settings(gateway_env("127.0.0.1:1", "s", None), {}) == \
+        "FAN_IN=false LOG_LEVEL=warn RATE_LIMIT_RPS=0"
+    assert "FAN_IN=true" in settings(gateway_env("127.0.0.1:1", "s", None, FAN_IN_ENV),
+                                     FAN_IN_ENV)
+
+
+def test_processes_stop_ends_only_the_named_process():
+    """A production-size measurement can restart one server without touching the others."""
+    with procs.Processes() as processes:
+        first = processes.add("first", subprocess.Popen(["sleep", "60"]))
+        second = processes.add("second", subprocess.Popen(["sleep", "60"]))
+        processes.stop("first")
+        assert first.poll() is not None
+        assert second.poll() is None
+    assert second.poll() is not None
+
+
+def test_large_replies_leave_the_small_ones_unchanged():
+    """Asking for a production-size reply changes none of the small replies' bytes."""
+    catalog = MethodCatalog.default()
+    small = build_replies(catalog)
+    both = build_replies(catalog, ["jobs20k"])
+    assert set(both) == {*small, "jobs20k"}
+    for key, reply in small.items():
+        assert both[key].reply.SerializeToString() == reply.reply.SerializeToString(), key
+    jobs = both["jobs20k"].reply.jobs.jobs
+    assert len(jobs) == 20_000
+    assert {job.show for job in jobs} == set(both["jobs20k"].request.r.shows)
+
+
+def test_gzip_levels_cover_the_gateways_level_and_round_trip():
+    """Each level asked for, and the gateway's own, is measured whole and in chunks."""
+    body = build_replies(MethodCatalog.default())["jobs100"].reply.SerializeToString() * 4
+    figures = gzip_levels.measure("probe", body, [1, 9])
+    assert {(f.level, f.mode) for f in figures} == {
+        (level, mode) for level in {1, 9, LEVEL} for mode in gzip_levels.MODES}
+    assert {f.level for f in figures if f.gateway_level} == {LEVEL}
+    for figure in figures:
+        assert figure.input_bytes == len(body)
+        assert 0 < figure.output_bytes < len(body)
