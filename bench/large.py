@@ -173,11 +173,11 @@ def _answer(stdout: str, stderr: str, returncode: int, dump: Path) -> Answer:
         total_s=max(0.0, (out.get("time_total") or 0.0) - sent),
         exit_code=int(out.get("exitcode") or returncode),
         message=out.get("errormsg") or stderr.strip()[-200:],
-        grpc_status=_grpc_status(dump),
+        grpc_status=read_grpc_status(dump),
     )
 
 
-def _grpc_status(dump: Path) -> str | None:
+def read_grpc_status(dump: Path) -> str | None:
     """The last ``grpc-status`` in curl's header dump (trailers come last), if any."""
     if not dump.exists():
         return None
