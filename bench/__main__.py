@@ -250,7 +250,7 @@ def run_session(
             + (" -- the figures will be low and noisy; see the 'other CPU %' column"
                if background >= report.NOISY_OTHER_PERCENT else ""))
         say(f"measuring: {args.runs} run(s) x {len(scenarios)} scenario(s) x "
-            f"{len(targets)} target(s), {args.duration:g} s each "
+            f"{len(targets)} target(s), {args.duration:g} s per load run "
             f"(~{estimated_seconds(args, scenarios, targets) / 60:.1f} min)")
         try:
             measurements, large_measurements = runner.run_rounds(
@@ -291,8 +291,9 @@ def print_report(
     skipped: dict[str, str], fan_in: set[str],
 ) -> None:
     """The tables on stdout, each headed by the settings that produced it."""
-    print(f"\nopencue-gateway benchmark: medians of {args.runs} run(s), {args.duration:g} s each, "
-          f"warm-up {args.warmup:g} s; all on 127.0.0.1")
+    windows = f", {args.duration:g} s each, warm-up {args.warmup:g} s" if rows else ""
+    print(f"\nopencue-gateway benchmark: medians of {args.runs} run(s){windows}; "
+          "all on 127.0.0.1")
     print("tools: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
     for target, reason in skipped.items():
         print(f"skipped {target}: {reason}")
