@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,11 +90,18 @@ def _job_name(rng: random.Random, show: str) -> tuple[str, str]:
     return f"{show}-{shot}-{rng.choice(USERS)}_{task}", shot
 
 
-def make_jobs(rng: random.Random, count: int) -> job_pb2.JobGetJobsResponse:
-    """``count`` jobs of one show in a mix of states, with filled-in statistics."""
+def make_jobs(
+    rng: random.Random, count: int, shows: tuple[str, ...] = SHOW_NAMES[:1],
+) -> job_pb2.JobGetJobsResponse:
+    """``count`` jobs in a mix of states, with filled-in statistics, spread over ``shows``.
+
+    With one show no random draw picks it, so the 100-job reply keeps the
+    bytes it had before shows could be several.
+    """
     jobs = []
     for _ in range(count):
-        name, shot = _job_name(rng, SHOW_NAMES[0])
+        show = shows[0] if len(shows) == 1 else rng.choice(shows)
+        name, shot = _job_name(rng, show)
         total = rng.randint(24, 2_400)
         succeeded = rng.randint(0, total)
         running = rng.randint(0, total - succeeded)
@@ -107,16 +115,16 @@ def make_jobs(rng: random.Random, count: int) -> job_pb2.JobGetJobsResponse:
             state=job_pb2.FINISHED if finished else job_pb2.PENDING,
             name=name,
             shot=shot,
-            show=SHOW_NAMES[0],
+            show=show,
             user=name.split("-")[2].split("_")[0],
-            group=f"{SHOW_NAMES[0]}_{rng.choice(DEPARTMENTS)}",
+            group=f"{show}_{rng.choice(DEPARTMENTS)}",
             facility="local",
             os="rhel9",
             uid=rng.randint(10_000, 60_000),
             priority=rng.choice((50, 100, 100, 100, 200, 300)),
             min_cores=float(rng.choice((1, 2, 4, 8))),
             max_cores=float(rng.choice((100, 200, 400))),
-            log_dir=f"/shots/{SHOW_NAMES[0]}/{shot}/logs/{name}--{_uuid(rng)}",
+            log_dir=f"/shots/{show}/{shot}/logs/{name}--{_uuid(rng)}",
             is_paused=rng.random() < 0.1,
             has_comment=rng.random() < 0.2,
             auto_eat=rng.random() < 0.05,
@@ -214,8 +222,20 @@ def _frames_request(job_id: str, limit: int) -> dict[str, Any]:
     return {"job": {"id": job_id}, "req": {"include_finished": True, "page": 1, "limit": limit}}
 
 
-def build_replies(catalog: MethodCatalog) -> dict[str, Reply]:
-    """Every canned reply of the stand-in, by key; deterministic.
+# Production-size job lists (issue: CueWeb on a busy facility gets tens of MB): a
+# show's whole history, and every job of the facility.  Built only when a
+# scenario asks for them (60,000 jobs take a few seconds and ~200 MB to build),
+# each from its own seed so that the small replies keep their bytes.
+LARGE_JOBS = {
+    "jobs20k": (20_000, SHOW_NAMES[1:],
+                {"r": {"shows": [SHOW_NAMES[1]], "include_finished": True}}),
+    "jobs60k": (60_000, SHOW_NAMES, {"r": {"include_finished": True}}),
+}
+GET_JOBS = "/job.JobInterface/GetJobs"
+
+
+def build_replies(catalog: MethodCatalog, large: Iterable[str] = ()) -> dict[str, Reply]:
+    """Every small canned reply of the stand-in, and the large ones named; deterministic.
 
     The request protobuf is parsed from the very JSON the HTTP targets are
     sent, so the stand-in recognises what both gateways make of it.
@@ -224,13 +244,15 @@ def build_replies(catalog: MethodCatalog) -> dict[str, Reply]:
     jobs = make_jobs(rng, 100)
     table = [
         ("shows", "/show.ShowInterface/GetShows", {}, make_shows(rng)),
-        ("jobs100", "/job.JobInterface/GetJobs",
-         {"r": {"shows": [SHOW_NAMES[0]], "include_finished": True}}, jobs),
+        ("jobs100", GET_JOBS, {"r": {"shows": [SHOW_NAMES[0]], "include_finished": True}}, jobs),
         ("frames1k", "/job.JobInterface/GetFrames",
          _frames_request(jobs.jobs.jobs[0].id, 1_000), make_frames(rng, 1_000)),
         ("frames10k", "/job.JobInterface/GetFrames",
          _frames_request(jobs.jobs.jobs[1].id, 10_000), make_frames(rng, 10_000)),
     ]
+    for key in large:
+        count, shows, body = LARGE_JOBS[key]
+        table.append((key, GET_JOBS, body, make_jobs(random.Random(SEED + count), count, shows)))
     replies = {}
     for key, path, body, reply in table:
         request = json_format.ParseDict(body, catalog.methods[path].input_type())

@@ -102,6 +102,12 @@ class Processes:
         self._running.append((name, process))
         return process
 
+    def stop(self, name: str) -> None:
+        """Stop the processes started under ``name`` now (to start a fresh one)."""
+        stopping = [process for known, process in self._running if known == name]
+        self._running = [(known, p) for known, p in self._running if known != name]
+        stop_all(stopping)
+
     def __enter__(self) -> Processes:
         # Ctrl-C must stop the benchmark even where SIGINT was ignored at start
         # (a background job of a non-interactive shell); SIGTERM unwinds the same way.

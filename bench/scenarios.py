@@ -5,7 +5,15 @@ list (medium), and a job's frames a page at a time (large, 1,000 and
 10,000 frames).  Each runs with one connection (latency, nothing queued) and
 with 32 (throughput).  The fan-in scenario has 200 clients asking the very
 same GetJobs, as dashboards that refresh together do: it shows how many
-Cuebot calls one client request costs (1.0 without request coalescing).
+Cuebot calls one client request costs (1.0 without request coalescing).  It
+is the only scenario measured on a gateway with ``FAN_IN=true`` (its own
+process); every other one runs with fan-in off, like for like with Envoy.
+
+The production-size scenarios (``large``) are GetJobs with 20,000 and
+60,000 jobs (7.5 MB and 22 MB of protobuf, 22 MB and 66 MB of JSON), as a
+busy facility's CueWeb asks for: not a load run but a few whole requests,
+one at a time or ten at once, each timed to its first and last byte, on a
+freshly started target (see :mod:`bench.large`).
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ class Scenario:
     description: str
     fan_in: bool = False
     smoke: bool = False
+    large: bool = False
+    # Large scenarios: requests each connection sends, one after the other.
+    requests: int = 0
 
 
 SCENARIOS = (
@@ -49,6 +60,14 @@ SCENARIOS = (
              "GetFrames, 10,000 frames (~5.9 MB JSON), 32 connections"),
     Scenario("fanin.c200", "jobs100", 200,
              "fan-in: 200 connections asking the identical GetJobs (100 jobs)", fan_in=True),
+    Scenario("jobs20k.c1", "jobs20k", 1, "GetJobs, 20,000 jobs (~22 MB JSON), 3 requests in turn",
+             large=True, requests=3),
+    Scenario("jobs20k.c10", "jobs20k", 10, "GetJobs, 20,000 jobs (~22 MB JSON), 10 at once",
+             large=True, requests=1),
+    Scenario("jobs60k.c1", "jobs60k", 1, "GetJobs, 60,000 jobs (~66 MB JSON), 3 requests in turn",
+             large=True, requests=3),
+    Scenario("jobs60k.c10", "jobs60k", 10, "GetJobs, 60,000 jobs (~66 MB JSON), 10 at once",
+             large=True, requests=1),
 )
 
 

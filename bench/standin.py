@@ -16,6 +16,17 @@ method's first canned reply, or the empty reply for methods without data.
 Every served call is counted per method.  The harness reads the counts over
 a control RPC, ``/bench.Control/Calls``, which returns JSON: that is the
 fan-in scenario's "Cuebot calls per client request".
+
+The same answer carries the calls that gRPC ended with a status other than
+OK, as gRPC core counts them for channelz: errors raised by a handler, and
+also those no handler sees (unknown method, a request over the size limit,
+a deadline or a cancelled call).  Behind every target of the benchmark
+stands this one server, so that count is the gRPC-level errors of a direct
+gRPC run (whatever HTTP status carried them) and the failed Cuebot calls of
+a run through a gateway.
+
+The production-size replies (:data:`bench.data.LARGE_JOBS`) are built only
+when named with ``--large``: they take seconds and hundreds of MB to build.
 """
 
 from __future__ import annotations
@@ -34,9 +45,10 @@ from typing import Any
 
 import grpc
 from google.protobuf.message import Message
+from grpc._cython import cygrpc
 
 from bench import ROOT, procs
-from bench.data import build_replies
+from bench.data import LARGE_JOBS, build_replies
 from opencue_gateway.catalog import MethodCatalog
 
 CONTROL_CALLS = "/bench.Control/Calls"
@@ -92,11 +104,24 @@ class ReplyTable:
         return body
 
     def counts(self) -> bytes:
-        """The call counts as JSON, for the control RPC."""
+        """The call counts and the server's failed calls as JSON, for the control RPC."""
         with self._lock:
             calls = dict(self.calls)
         return json.dumps({"calls": calls, "total": sum(calls.values()),
-                           "sizes": self.sizes}).encode()
+                           "failed": failed_calls(), "sizes": self.sizes}).encode()
+
+
+def failed_calls() -> int:
+    """Calls this process's gRPC server ended with a non-OK status (gRPC core's channelz count).
+
+    Read through grpcio's own binding, the function the ``grpcio-channelz``
+    servicer wraps, so that the stand-in needs nothing beyond grpcio (the
+    test extra runs it too).  The process runs exactly one server.
+    """
+    servers = json.loads(cygrpc.channelz_get_servers(0)).get("server", [])
+    if len(servers) != 1:
+        raise RuntimeError(f"channelz lists {len(servers)} gRPC servers in the stand-in, not 1")
+    return int(servers[0].get("data", {}).get("callsFailed", 0))
 
 
 class _Router(grpc.GenericRpcHandler):
@@ -125,18 +150,18 @@ def make_router(table: ReplyTable, catalog: MethodCatalog) -> grpc.GenericRpcHan
     return _Router(handlers)
 
 
-def build_table(catalog: MethodCatalog) -> ReplyTable:
-    """The reply table with every canned reply of :mod:`bench.data`."""
+def build_table(catalog: MethodCatalog, large: list[str]) -> ReplyTable:
+    """The reply table with the small canned replies of :mod:`bench.data` and ``large``."""
     table = ReplyTable(catalog)
-    for reply in build_replies(catalog).values():
+    for reply in build_replies(catalog, large).values():
         table.add(reply.key, reply.path, reply.request, reply.reply)
     return table
 
 
-def serve(port_file: Path, threads: int, lifetime: float) -> None:
+def serve(port_file: Path, threads: int, lifetime: float, large: list[str]) -> None:
     """Serve on a free loopback port until SIGTERM/SIGINT or ``lifetime`` seconds."""
     catalog = MethodCatalog.default()
-    table = build_table(catalog)
+    table = build_table(catalog, large)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads),
         options=[("grpc.max_send_message_length", -1),
@@ -166,8 +191,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="grpcio server worker threads")
     parser.add_argument("--lifetime", type=float, default=DEFAULT_LIFETIME_SECONDS,
                         help="exit after this many seconds even if never stopped")
+    parser.add_argument("--large", default="",
+                        help="comma-separated production-size replies to serve too: "
+                             + ", ".join(LARGE_JOBS))
     args = parser.parse_args(argv)
-    serve(args.port_file, args.threads, args.lifetime)
+    large = [key for key in args.large.split(",") if key]
+    unknown = [key for key in large if key not in LARGE_JOBS]
+    if unknown:
+        parser.error(f"unknown large reply {', '.join(unknown)}; they are {', '.join(LARGE_JOBS)}")
+    serve(args.port_file, args.threads, args.lifetime, large)
 
 
 if __name__ == "__main__":
@@ -185,7 +217,7 @@ class StandIn:
 
 def start_standin(
     processes: procs.Processes, workdir: Path, threads: int = DEFAULT_THREADS,
-    lifetime: float = DEFAULT_LIFETIME_SECONDS,
+    lifetime: float = DEFAULT_LIFETIME_SECONDS, large: list[str] | None = None,
 ) -> StandIn:
     """Run ``python -m bench.standin`` and wait until it serves (it writes its port)."""
     port_file = workdir / "standin.port"
@@ -193,7 +225,8 @@ def start_standin(
     log_path = workdir / "standin.log"
     process = processes.add("standin", procs.spawn(
         [sys.executable, "-m", "bench.standin", "--port-file", str(port_file),
-         "--threads", str(threads), "--lifetime", str(int(lifetime))],
+         "--threads", str(threads), "--lifetime", str(int(lifetime)),
+         "--large", ",".join(large or [])],
         log_path, cwd=ROOT,
     ))
     procs.wait_for(port_file.exists, STARTUP_SECONDS, "the Cuebot stand-in", process, log_path)

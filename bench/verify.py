@@ -6,11 +6,18 @@ body (or, for direct gRPC, status OK and the stand-in's exact bytes), and
 401 for a forged token (proving ``jwt_authn`` is really in Envoy's chain).
 The same pass compares Envoy's JSON with ours field by field; the
 differences go in the report, since they are part of what Envoy would
-change for clients.
+change for clients.  The size of each answer is kept: under load, a 2xx
+answer of another size counts as an error (see :mod:`bench.load`).
+
+A production-size reply is checked the same way, but a target that fails
+it does not stop the benchmark: the failure is recorded (status and the
+start of the body, or the connection error) and reported, since how a
+target copes with tens of megabytes is what those scenarios measure.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +30,8 @@ from bench.data import Reply
 from bench.gateway import HttpServer
 
 MAX_DIFFERENCES = 12
+# A production-size answer takes seconds; a hung target still ends the check.
+LARGE_TIMEOUT_SECONDS = 300
 
 
 @dataclass(slots=True)
@@ -32,25 +41,33 @@ class Checked:
     target: str
     reply: str
     status: int
-    body_bytes: int
+    body_bytes: int | None
     content_type: str
     document: Any = None
     raw: bytes = b""
+    error: str | None = None
 
 
 @dataclass(slots=True)
 class Verification:
-    """All checks of a run: sizes per target and reply, and the Envoy-vs-gateway differences."""
+    """All checks of a run: sizes per process and reply, Envoy-vs-gateway differences.
+
+    ``bodies`` keeps the gateway's answer to each production-size reply, for
+    the gzip measurement (:mod:`bench.gzip_levels`).
+    """
 
     checked: list[Checked] = field(default_factory=list)
     differences: dict[str, list[str]] = field(default_factory=dict)
+    bodies: dict[str, bytes] = field(default_factory=dict)
 
     def body_bytes(self, target: str, reply: str) -> int | None:
-        """The response body size a target gave for a reply, if checked."""
-        for item in self.checked:
-            if item.target == target and item.reply == reply:
-                return item.body_bytes
-        return None
+        """The response body size a process gave for a reply, if checked and answered."""
+        found = self.find(target, reply)
+        return found.body_bytes if found else None
+
+    def find(self, target: str, reply: str) -> Checked | None:
+        """The check of one process on one reply."""
+        return next((c for c in self.checked if c.target == target and c.reply == reply), None)
 
 
 def headers(token: str) -> dict[str, str]:
@@ -58,20 +75,67 @@ def headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
 
-def check_http(server: HttpServer, reply: Reply, token: str) -> Checked:
-    """One POST; raises unless it is 200 with a JSON object body."""
+class CheckFailedError(RuntimeError):
+    """A target answered a check wrongly; ``status`` is its HTTP status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def check_http(server: HttpServer, reply: Reply, token: str, timeout: float = 60) -> Checked:
+    """One POST; raises :class:`CheckFailedError` unless it is 200 with a JSON object body."""
     body = json.dumps(reply.request_json).encode()
-    answer = client.request(server.url + reply.path, body, headers(token), timeout=60)
+    answer = client.request(server.url + reply.path, body, headers(token), timeout=timeout)
     content_type = answer.headers.get("content-type", "")
     if answer.status != 200:
-        raise RuntimeError(f"{server.name} answered {reply.path} with {answer.status}: "
-                           f"{answer.body[:300]!r}")
-    document = json.loads(answer.body)
+        raise CheckFailedError(f"{server.name} answered {reply.path} with {answer.status}: "
+                          f"{answer.body[:300]!r}", answer.status)
+    try:
+        document = json.loads(answer.body)
+    except ValueError:
+        document = None
     if not isinstance(document, dict) or "json" not in content_type:
-        raise RuntimeError(f"{server.name} did not answer {reply.path} with JSON "
-                           f"({content_type}): {answer.body[:300]!r}")
+        raise CheckFailedError(f"{server.name} did not answer {reply.path} with JSON "
+                          f"({content_type}, {len(answer.body):,} bytes): "
+                          f"{answer.body[:300]!r}", answer.status)
     return Checked(server.name, reply.key, answer.status, len(answer.body), content_type,
                    document, answer.body)
+
+
+def check_http_large(server: HttpServer, reply: Reply, token: str) -> Checked:
+    """:func:`check_http` for a production-size reply: a failure is recorded, not raised.
+
+    The parsed document is dropped at once (hundreds of MB of Python
+    objects); :func:`compare_answers` compares the bytes.
+    """
+    try:
+        checked = check_http(server, reply, token, timeout=LARGE_TIMEOUT_SECONDS)
+    except CheckFailedError as error:
+        return Checked(server.name, reply.key, error.status, None, "", error=str(error))
+    except (OSError, http.client.HTTPException) as error:
+        return Checked(server.name, reply.key, 0, None, "",
+                       error=f"{server.name}: no whole answer to {reply.path} ({error!r:.200})")
+    checked.document = None
+    return checked
+
+
+def compare_answers(ours: Checked, envoy: Checked) -> list[str]:
+    """Envoy's answer against ours: field differences, or why they were not compared.
+
+    Production-size answers are compared byte for byte only: a field walk
+    over 60,000 jobs would take longer than measuring them, and finds the
+    kinds of difference the 100-job reply already shows.
+    """
+    if envoy.error or ours.error:
+        return [f"{side.target} failed: {side.error}" for side in (ours, envoy) if side.error]
+    if ours.raw == envoy.raw:
+        return []
+    if ours.document is None or envoy.document is None:
+        return [f"bytes differ (ours {ours.body_bytes:,}, Envoy {envoy.body_bytes:,}); "
+                "not compared field by field at this size"]
+    differences = json_differences(ours.document, envoy.document)
+    return differences or ["same document, but the bytes differ (spacing or number form)"]
 
 
 def check_forged_token(server: HttpServer, reply: Reply) -> None:
