@@ -60,6 +60,8 @@ DEFAULT_DEPARTMENT = "Unknown"
 # GetUpdatedFrames answers at most this many frames, and refuses older checks.
 UPDATED_FRAMES_LIMIT = 100
 UPDATED_FRAMES_MAX_AGE = 60
+# Where jobs' log directories are, unless the sandbox writes logs somewhere real (--log-root).
+DEFAULT_LOG_ROOT = "/shots"
 # Frames of numbered layers have ids of this many characters of their layer's id,
 # then their number in 12 hex digits.
 FRAME_ID_PREFIX = 24
@@ -118,15 +120,18 @@ class Farm:
     services, departments, tasks, filters, render partitions) are kept by type
     and id (:meth:`register`, :meth:`get`, :meth:`all`, :meth:`named`), and
     dependencies in :attr:`depends`.  ``ids`` makes every new id, so a seeded
-    id source makes a reproducible farm.
+    id source makes a reproducible farm.  Jobs' log directories lie under
+    ``log_root`` (:meth:`log_dir`).
     """
 
     def __init__(
-        self, clock: Callable[[], float] = time.time, ids: Callable[[], str] = new_id
+        self, clock: Callable[[], float] = time.time, ids: Callable[[], str] = new_id,
+        log_root: str = DEFAULT_LOG_ROOT,
     ) -> None:
         self.lock = threading.RLock()
         self._clock = clock
         self.new_id = ids
+        self.log_root = log_root
         self.depends = Depends(ids, self.now)
         self._records: dict[type, dict[str, Any]] = {}
         self._comments: dict[str, tuple[Comment, list[Comment]]] = {}
@@ -149,15 +154,18 @@ class Farm:
         self._deeds_by_host: dict[str, Deed] = {}
 
     @classmethod
-    def seeded(cls, clock: Callable[[], float] = time.time) -> Farm:
+    def seeded(
+        cls, clock: Callable[[], float] = time.time, log_root: str = DEFAULT_LOG_ROOT
+    ) -> Farm:
         """A farm holding the README's example entities (see :mod:`.seed`)."""
-        farm = cls(clock)
+        farm = cls(clock, log_root=log_root)
         seed.populate(farm)
         return farm
 
     @classmethod
     def generated(
-        cls, clock: Callable[[], float] = time.time, **spec: Any
+        cls, clock: Callable[[], float] = time.time, log_root: str = DEFAULT_LOG_ROOT,
+        **spec: Any,
     ) -> Farm:
         """The seed farm plus generated shows, jobs and hosts (see :mod:`.generate`).
 
@@ -167,7 +175,7 @@ class Farm:
         """
         from opencue_gateway.sandbox.generate import FarmSpec, build
 
-        return build(FarmSpec(**spec), clock)
+        return build(FarmSpec(**spec), clock, log_root)
 
     def set_clock(self, clock: Callable[[], float]) -> None:
         """Read time from ``clock`` from now on (the simulator installs simulated time)."""
@@ -177,6 +185,10 @@ class Farm:
     def now(self) -> int:
         """The farm's clock in epoch seconds; injectable so tests and simulations control time."""
         return int(self._clock())
+
+    def log_dir(self, show: str, shot: str) -> str:
+        """Where a show's shot keeps its jobs' logs: ``<log root>/<show>/<shot>/logs``."""
+        return f"{self.log_root}/{show}/{shot}/logs"
 
     # -- registration: how entities enter the farm -------------------------------
 

@@ -32,13 +32,16 @@ from opencue_proto import job_pb2
 
 from opencue_gateway.sandbox import seed
 from opencue_gateway.sandbox.admin_records import Allocation, Subscription
-from opencue_gateway.sandbox.farm import Farm
+from opencue_gateway.sandbox.farm import DEFAULT_LOG_ROOT, Farm
 from opencue_gateway.sandbox.records import Host, Job, Layer
+from opencue_gateway.sandbox.units import gib
 
-GIB = 1024**3
 LAYER_KINDS = ("render", "comp", "fx", "lighting", "prep", "denoise", "cache", "bake")
 USERS = ("artist1", "artist2", "lighter", "comper", "animator", "fxtd")
 HOST_SHAPES = ((8, 32), (16, 64), (32, 128), (64, 256))  # cores, memory in GiB
+# Every generated host's swap and scratch disk (/mcp), in GiB.
+SWAP_GIB = 16
+MCP_GIB = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +61,12 @@ def seeded_ids(rng: random.Random) -> Callable[[], str]:
     return lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def build(spec: FarmSpec, clock: Callable[[], float] = time.time) -> Farm:
+def build(
+    spec: FarmSpec, clock: Callable[[], float] = time.time, log_root: str = DEFAULT_LOG_ROOT
+) -> Farm:
     """The seed farm plus the shows, jobs and hosts ``spec`` asks for."""
     rng = random.Random(spec.seed)
-    farm = Farm(clock, ids=seeded_ids(rng))
+    farm = Farm(clock, ids=seeded_ids(rng), log_root=log_root)
     seed.populate(farm)
     collecting = gc.isenabled()
     gc.disable()
@@ -98,7 +103,7 @@ def _show(
             id=farm.new_id(), name=f"{name}-{shot}-{user}_job{number:03d}", show=show,
             group=root, shot=shot, user=user, facility=seed.FACILITY_NAME, os="linux",
             priority=rng.choice((1, 10, 50, 100)), min_cores=1.0, max_cores=200.0,
-            log_dir=f"/shots/{name}/{shot}/logs", start_time=now - rng.randrange(0, 3600),
+            log_dir=farm.log_dir(name, shot), start_time=now - rng.randrange(0, 3600),
         ))
         for order in range(spec.layers_per_job):
             _layer(farm, rng, spec, job, order)
@@ -112,7 +117,7 @@ def _layer(farm: Farm, rng: random.Random, spec: FarmSpec, job: Job, order: int)
     layer = Layer(
         id=farm.new_id(), name=name, job=job, type=job_pb2.RENDER, range=f"1-{count}",
         min_cores=float(rng.choice((1, 1, 2, 4))), max_cores=0.0,
-        min_memory=rng.choice((2, 4, 8)) * GIB, dispatch_order=order,
+        min_memory=gib(rng.choice((2, 4, 8))), dispatch_order=order,
         tags=["general"], services=["default"], command=f"render --layer {name} -f #IFRAME#",
     )
     farm.add_numbered_layer(layer, range(1, count + 1))
@@ -124,7 +129,9 @@ def _host(farm: Farm, rng: random.Random, allocation: Allocation, name: str) -> 
     now = farm.now()
     return farm.add_host(Host(
         id=farm.new_id(), name=name, alloc_name=allocation.name, cores=float(cores),
-        memory=memory * GIB, total_memory=memory * GIB, free_memory=memory * GIB,
-        gpus=0.0, gpu_memory=0, boot_time=now - 86400, ping_time=now, os="linux",
+        memory=gib(memory), total_memory=gib(memory), free_memory=gib(memory),
+        total_swap=gib(SWAP_GIB), free_swap=gib(SWAP_GIB), total_mcp=gib(MCP_GIB),
+        free_mcp=gib(MCP_GIB), gpus=0.0, gpu_memory=0, boot_time=now - 86400, ping_time=now,
+        os="linux",
         tags=["general"],
     ))

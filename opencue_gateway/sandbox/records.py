@@ -8,7 +8,8 @@ frame's state changes.  Job, group and show frame counts are sums over layers,
 and reserved or idle resources are sums over procs, so they cannot drift.
 
 Cores are plain floats in cores (Cuebot's wire unit; its database stores
-hundredths), ``-1`` meaning "no limit" as in Cuebot.  Enum fields hold the
+hundredths), ``-1`` meaning "no limit" as in Cuebot.  Memory is in Cuebot's
+KB and times in epoch seconds (:mod:`.units`).  Enum fields hold the
 ``opencue_proto`` enum numbers.
 """
 
@@ -266,7 +267,8 @@ class Frame:
 class Host:
     """A render host; idle resources are derived from the procs booked on it.
 
-    Memory fields hold what they are given; the seed uses the README's numbers.
+    ``memory`` is what procs can book (Cuebot's ``int_mem``); ``total_*`` and
+    ``free_*`` are what the host's RQD reports.  All memory is in KB.
     """
 
     id: str

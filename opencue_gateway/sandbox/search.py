@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from opencue_proto import host_pb2, job_pb2
 
 from opencue_gateway.sandbox.records import Frame, Host, Job, Layer, Proc
+from opencue_gateway.sandbox.units import KB_PER_GIB
 
 # FrameSearch's page size when the client gives none, and its ceiling.
 MAX_FRAME_RESULTS = 1000
@@ -23,9 +24,8 @@ MAX_FRAME_RESULTS = 1000
 _FRAME_SET_ITEM = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:([xy:])(\d+))?)?$")
 # FrameSearch's memory and duration ranges: "low-high" or "low" (at least), as floats.
 _FLOAT_RANGE = re.compile(r"^([0-9.]+)-([0-9.]+)$")
-# Memory ranges are in GiB of the frame's peak memory (the farm counts bytes).
-GIB = 1024**3
-# Duration ranges are in hours.
+# FrameSearch's memory ranges are in GiB of the frame's peak memory, which is in KB.
+# FrameSearch's duration ranges are in hours.
 HOUR = 3600
 
 
@@ -100,7 +100,7 @@ def _frame_filter(criteria: job_pb2.FrameSearchCriteria, now: int) -> Callable[[
     states = set(criteria.states.frame_states)
     numbers = frame_set(criteria.frame_range) if criteria.frame_range else None
     change_date = criteria.change_date
-    memory = float_range(criteria.memory_range, GIB)
+    memory = float_range(criteria.memory_range, KB_PER_GIB)
     duration = float_range(criteria.duration_range, HOUR)
 
     def wanted(frame: Frame) -> bool:

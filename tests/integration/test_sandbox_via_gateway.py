@@ -18,10 +18,9 @@ from twisted.internet import defer
 from opencue_gateway.sandbox import seed
 from opencue_gateway.sandbox.farm import Farm
 from opencue_gateway.sandbox.simulate import Simulator
-from tests.sandbox.sandbox_support import SPEC
+from tests.sandbox.sandbox_support import GIB, SPEC
 
 JOB = {"id": seed.JOB_ID}
-GIB = 1024**3
 # Mutations sent at once in the concurrency test, per kind.
 ROUNDS = 40
 

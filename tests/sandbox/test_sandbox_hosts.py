@@ -6,11 +6,10 @@ import grpc
 from opencue_proto import facility_pb2, host_pb2, job_pb2
 
 from opencue_gateway.sandbox import seed
-from tests.sandbox.sandbox_support import rpc_error
+from tests.sandbox.sandbox_support import GIB, rpc_error
 
 HOST = host_pb2.Host(id=seed.HOST_ID)
 PROC = host_pb2.Proc(id=seed.PROC_ID)
-GIB = 1024**3
 
 
 def _host(cue):

@@ -6,9 +6,8 @@ import pytest
 from opencue_proto import host_pb2, job_pb2
 
 from opencue_gateway.sandbox import Farm, seed
-from tests.sandbox.sandbox_support import START, FakeClock
+from tests.sandbox.sandbox_support import GIB, START, FakeClock
 
-GIB = 1024**3
 HOUR = 3600
 
 
