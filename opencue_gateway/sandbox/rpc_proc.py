@@ -33,7 +33,7 @@ def _frame_of(proc: Proc) -> Frame:
 
 def _matching(farm: Farm, criteria: host_pb2.ProcSearchCriteria) -> list[Proc]:
     """Procs matching a ProcSearchCriteria, by booking time (what unbooking acts on)."""
-    return procs_by_booking(search.match_procs(farm.procs(), criteria))
+    return procs_by_booking(search.match_procs(farm.procs(), criteria, farm.now()))
 
 
 def _redirect(farm: Farm, proc: Proc, target: str, kill: bool) -> bool:
@@ -63,7 +63,7 @@ def _redirect_matching(
 @rpc("/host.ProcInterface/GetProcs")
 def get_procs(farm: Farm, request: host_pb2.ProcGetProcsRequest) -> Message:
     """Procs matching a ProcSearchCriteria."""
-    procs = search.match_procs(farm.procs(), request.r)
+    procs = search.match_procs(farm.procs(), request.r, farm.now())
     return host_pb2.ProcGetProcsResponse(procs=proc_seq(procs))
 
 
