@@ -321,7 +321,11 @@ class Host:
 
 @dataclass(eq=False, slots=True)
 class Proc:
-    """A slice of a host booked on a job; ``frame`` is None while it waits for one."""
+    """A slice of a host booked on a job; ``frame`` is None while it waits for one.
+
+    ``unbooked`` marks a proc that leaves once its frame ends, ``killed`` one
+    whose kill was sent to RQD and awaits its report (see ``Farm.kill_proc``).
+    """
 
     id: str
     host: Host
@@ -336,6 +340,8 @@ class Proc:
     reserved_gpu_memory: int = 0
     used_gpu_memory: int = 0
     unbooked: bool = False
+    unbooked_at: int = 0
+    killed: bool = False
     redirect_target: str = ""
     frame: Frame | None = None
 

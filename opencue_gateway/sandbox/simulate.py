@@ -4,9 +4,11 @@
 ticks of ``tick_seconds`` of simulated time.  Each tick, under the farm's
 lock and for that tick only:
 
-1. running frames whose time is up end, through :meth:`Farm.complete_frame`
-   (so retries, DEAD frames, auto-eat, depends and job completion follow
-   Cuebot's rules), and their procs leave their hosts;
+1. RQD reports: killed procs' frames end and the procs leave
+   (:meth:`Farm.deliver_reports`), then running frames whose time is up end,
+   through :meth:`Farm.complete_frame` (so retries, DEAD frames, auto-eat,
+   depends and job completion follow Cuebot's rules), and their procs leave
+   their hosts;
 2. open, up hosts with room book WAITING frames of pending, unpaused jobs of
    shows with booking and dispatching on, highest priority first (a layer
    waits for its ``start_after`` time), layer by layer in
@@ -109,6 +111,7 @@ class Simulator:
             with self.farm.lock:
                 self._time += self.tick_seconds
                 self.ticks += 1
+                self.farm.deliver_reports()
                 self._finish_due()
                 self._dispatch()
                 self._report()
@@ -143,9 +146,6 @@ class Simulator:
             proc = ending.frame.proc
             if proc is not None and proc.id == ending.proc_id:
                 self.farm.complete_frame(ending.frame, ending.exit_status, ending.peak_memory)
-        for proc in self.farm.procs():
-            if proc.frame is None and proc.unbooked:
-                self.farm.kill_proc(proc)
 
     def _dispatch(self) -> None:
         """Book waiting frames onto hosts with room, best job first.
