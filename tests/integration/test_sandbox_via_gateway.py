@@ -86,6 +86,11 @@ async def test_search_criteria_and_paging_in_json(sandbox_gateway):
     jobs = await _post(sandbox_gateway, "/job.JobInterface/GetJobs",
                        {"r": {"users": ["artist2"], "regex": ["comp"]}})
     assert [j["name"] for j in jobs["jobs"]["jobs"]] == ["testing-shot002-artist2_comp_job"]
+    by_user = await _post(sandbox_gateway, "/job.JobInterface/GetJobs",
+                          {"r": {"users": ["artist2"]}})
+    assert [j["name"] for j in by_user["jobs"]["jobs"]] == [
+        "testing-shot002-artist2_comp_job", "testing-shot002-artist2_lighting"
+    ]
     await _post(sandbox_gateway, "/job.JobInterface/EatFrames",
                 {"job": JOB, "req": {"frame_range": "2-3"}})
     page = await _post(sandbox_gateway, "/job.JobInterface/GetFrames", {

@@ -142,7 +142,8 @@ def test_frame_criteria_change_date(cue, farm, clock):
 
 
 def test_frame_paging_walks_layers_in_dispatch_order(cue, farm):
-    """Pages follow frame dispatch order then layer order; limit 0 or over 1,000 means 1,000."""
+    """Pages follow frame dispatch order then layer order; a limit of 0 is a full page, not
+    an empty one (how full: test_frame_pages_hold_at_most_1000_frames)."""
     job = farm.jobs()[1]
     order = [(n, layer) for n in range(1, 21) for layer in ("render", "comp")]
     assert _frames(cue, job.id, page=1, limit=3) == order[:3]
@@ -150,7 +151,18 @@ def test_frame_paging_walks_layers_in_dispatch_order(cue, farm):
     assert _frames(cue, job.id, page=14, limit=3) == order[39:]
     assert _frames(cue, job.id, page=15, limit=3) == []
     assert _frames(cue, job.id, limit=0) == order
-    assert _frames(cue, job.id, limit=5000) == order
+
+
+def test_frame_pages_hold_at_most_1000_frames(serve):
+    """A limit of 0, or over 1,000, pages by 1,000 frames, as Cuebot's FrameSearch caps it."""
+    farm = Farm.generated(clock=FakeClock(START), shows=1, jobs_per_show=1, layers_per_job=2,
+                          frames_per_layer=600, hosts=0)
+    job = next(j for j in farm.jobs() if j.show.name == "show001")
+    cue = serve(farm)
+    assert len(_frames(cue, job.id, limit=0)) == 1000
+    assert len(_frames(cue, job.id, limit=5000)) == 1000
+    assert len(_frames(cue, job.id, page=2, limit=5000)) == 200
+    assert len(_frames(cue, job.id, page=2, limit=999)) == 201
 
 
 def test_frame_offset_max_results_and_include_finished_are_ignored(cue, farm):
@@ -166,7 +178,10 @@ def test_host_criteria_each_narrow_and_combine(cue, farm):
     """hosts, ids, allocs, states, lock_states, regex and substr each narrow the host list."""
     generated = ["host0001", "host0002", "host0003", "host0004"]
     assert _hosts(cue) == [*generated, "render-host-001"]
-    assert _hosts(cue, hosts=["host0002"], ids=[farm.find_host("host0002").id]) == ["host0002"]
+    assert _hosts(cue, hosts=["host0001", "host0003"]) == ["host0001", "host0003"]
+    ids = [farm.find_host(name).id for name in ("host0002", "host0004")]
+    assert _hosts(cue, ids=ids) == ["host0002", "host0004"]
+    assert _hosts(cue, hosts=["host0002", "host0003"], ids=ids) == ["host0002"]
     assert _hosts(cue, allocs=["local.general"]) == [*generated, "render-host-001"]
     assert _hosts(cue, allocs=["local.other"]) == []
     host = host_pb2.Host(id=farm.find_host("host0003").id)
