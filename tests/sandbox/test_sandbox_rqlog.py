@@ -36,6 +36,14 @@ def _generated_frames(farm: Farm) -> list:
             for layer in job.layers.values() for frame in layer.frames]
 
 
+def _one_frame(root: Path, ticks: int, **simulation):
+    """A one-frame job simulated ``ticks`` ticks, logging under ``root``: simulator, frame."""
+    farm = _farm(root, frames_per_layer=1)
+    simulator = Simulator(farm, seed=1, logs=FrameLogs(root), **simulation)
+    simulator.step(ticks)
+    return simulator, _generated_frames(farm)[0]
+
+
 def test_each_simulated_frame_writes_an_rqd_style_log_in_its_jobs_log_dir(tmp_path, serve):
     """A finished frame's rqlog holds RQD's header (its frame id and host), progress lines,
     and RQD's footer with its exit status and peak memory in KB; logDir is under the root."""
@@ -63,11 +71,7 @@ def test_each_simulated_frame_writes_an_rqd_style_log_in_its_jobs_log_dir(tmp_pa
 
 def test_a_frame_run_again_rotates_its_previous_log(tmp_path):
     """Every run of a failing frame leaves a log: the latest .rqlog, older ones .rqlog.1, .2."""
-    farm = _farm(tmp_path, frames_per_layer=1)
-    simulator = Simulator(farm, seed=1, tick_seconds=1000, failure_rate=1.0,
-                          logs=FrameLogs(tmp_path))
-    simulator.step(10)
-    frame = _generated_frames(farm)[0]
+    _, frame = _one_frame(tmp_path, 10, tick_seconds=1000, failure_rate=1.0)
     assert (frame.state, frame.retry_count) == (job_pb2.DEAD, 3)
     logs = sorted(path.name for path in _log(frame).parent.iterdir())
     base = _log(frame).name
@@ -78,14 +82,10 @@ def test_a_frame_run_again_rotates_its_previous_log(tmp_path):
 
 def test_a_killed_frames_log_ends_with_the_kill(tmp_path):
     """A frame killed by Cuebot gets RQD's footer with signal 9 and the kill message."""
-    farm = _farm(tmp_path, frames_per_layer=1)
-    simulator = Simulator(farm, seed=1, tick_seconds=10, failure_rate=0.0,
-                          logs=FrameLogs(tmp_path))
-    simulator.step(1)
-    frame = _generated_frames(farm)[0]
+    simulator, frame = _one_frame(tmp_path, 1, tick_seconds=10, failure_rate=0.0)
     assert frame.state == job_pb2.RUNNING
     frame.layer.job.is_paused = True
-    farm.kill_proc(frame.proc)
+    simulator.farm.kill_proc(frame.proc)
     simulator.step(1)
     footer = _log(frame).read_text().splitlines()
     assert "exitSignal          9" in footer
