@@ -78,7 +78,8 @@ JOB_AGE = 600
 HOST_UPTIME = 3 * 86400
 PROC_AGE = 300
 # Cuebot's stock services: name, minimum cores (core units), threadable, minimum memory
-# in KB (the figures of Cuebot's seed_data.sql; blender, which it lacks, as maya).
+# in KB (the figures of Cuebot's seed_data.sql; blender, which it lacks, as maya).  Each
+# raises a frame's memory by 2 GiB after an out-of-memory kill (the column's default).
 SERVICES = (
     ("default", 100, False, 3355443),
     ("prman", 100, False, 3355443),
@@ -110,7 +111,7 @@ def populate_admin(farm: Farm, show: Show) -> None:
     for name, cores, threadable, memory in SERVICES:
         farm.register(Service(
             id=farm.new_id(), name=name, min_cores=cores, threadable=threadable,
-            min_memory=memory, tags=["general"],
+            min_memory=memory, min_memory_increase=gib(2), tags=["general"],
         ))
     for name in DEPARTMENT_NAMES:
         farm.department_names[name] = farm.new_id()

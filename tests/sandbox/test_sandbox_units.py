@@ -92,13 +92,15 @@ def test_updated_frames_carry_memory(clock, sandbox, cue):
 
 
 def test_default_services_carry_cuebots_kb_figures(cue):
-    """Cuebot's stock services: default 3,355,443 KB (its mem_reserved_default), maya 2 GiB."""
+    """Cuebot's stock services: default 3,355,443 KB (its mem_reserved_default), maya 2 GiB,
+    each raising memory by 2 GiB after an out-of-memory kill."""
     services = cue.service.GetDefaultServices(
         service_pb2.ServiceGetDefaultServicesRequest()
     ).services.services
     memory = {s.name: s.min_memory for s in services}
     assert (memory["default"], memory["arnold"], memory["maya"]) == (3_355_443, 3_355_443,
                                                                      2_097_152)
+    assert {s.min_memory_increase for s in services} == {2_097_152}
 
 
 def test_generated_hosts_are_sized_in_kb():
