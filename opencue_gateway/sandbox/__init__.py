@@ -17,10 +17,18 @@ benchmarks exercise the same gRPC bytes a real Cuebot exchanges.
   (:mod:`.errors`).  Catalog methods not implemented answer UNIMPLEMENTED
   and name themselves.
 * :class:`Simulator` makes the farm move: frames dispatch to idle hosts, run
-  and end, deterministically for a seed (:mod:`.simulate`).
+  and end, deterministically for a seed (:mod:`.simulate`), and RQD's
+  reports (a kill's outcome) arrive each tick; with :class:`~.rqlog.FrameLogs`
+  it writes each frame's RQD-style log.
+* Figures are Cuebot's (:mod:`.units`): memory in KB, times in epoch seconds
+  relative to the sandbox's start.
+* :func:`~.factory.sandbox_server` builds a server from the command-line
+  options: the README's seed, still (no options), a generated farm, or the
+  ``lively`` preset, the seed inside a studio simulated up to the start
+  (:mod:`.lively`).
 
 Run it with ``python -m opencue_gateway.sandbox --port 8443`` (see
-:mod:`.__main__` for the size and simulation flags) or the
+:mod:`.__main__` for the preset, size, simulation and log flags) or the
 ``opencue-gateway-sandbox`` console script.
 """
 

@@ -6,8 +6,14 @@ raise :class:`~opencue_gateway.sandbox.errors.EmptyResultError`, as Cuebot's
 DAOs raise Spring's exception; the RPC handlers decide how to report it.
 
 Changes follow Cuebot's semantics (``JobManagerSupport``, ``FrameCompleteHandler``)
-but happen at once: where Cuebot queues an eat or a retry on its dispatch queue,
-the sandbox applies it before answering, so the next read sees it.  Changes
+and most happen at once: where Cuebot queues an eat or a retry on its dispatch
+queue, the sandbox applies it before answering, so the next read sees it.
+Kills are asynchronous, as in Cuebot, which only asks RQD to kill: a killed
+proc is unbooked at once but stays, its frame RUNNING, until RQD's report
+arrives (:meth:`Farm.deliver_reports`: the simulator's next tick, or, on a
+still farm, before the server's next call); a proc that runs no frame has
+nothing for RQD to report and leaves once Cuebot's orphaned-proc check would
+clear it, :data:`ORPHAN_SECONDS` after it was unbooked.  Changes
 that touch several records (frame states and the stats that follow them, procs
 and the hosts they book, depends) are Farm methods; a change of one field of
 one record (a priority, a tag list) is a plain assignment by the RPC handler.
@@ -60,6 +66,11 @@ DEFAULT_DEPARTMENT = "Unknown"
 # GetUpdatedFrames answers at most this many frames, and refuses older checks.
 UPDATED_FRAMES_LIMIT = 100
 UPDATED_FRAMES_MAX_AGE = 60
+# Cuebot's ORPHANED_PROC_INTERVAL: an unbooked proc RQD never reports on is cleared this
+# many seconds later.
+ORPHAN_SECONDS = 300
+# Where jobs' log directories are, unless the sandbox writes logs somewhere real (--log-root).
+DEFAULT_LOG_ROOT = "/shots"
 # Frames of numbered layers have ids of this many characters of their layer's id,
 # then their number in 12 hex digits.
 FRAME_ID_PREFIX = 24
@@ -118,15 +129,18 @@ class Farm:
     services, departments, tasks, filters, render partitions) are kept by type
     and id (:meth:`register`, :meth:`get`, :meth:`all`, :meth:`named`), and
     dependencies in :attr:`depends`.  ``ids`` makes every new id, so a seeded
-    id source makes a reproducible farm.
+    id source makes a reproducible farm.  Jobs' log directories lie under
+    ``log_root`` (:meth:`log_dir`).
     """
 
     def __init__(
-        self, clock: Callable[[], float] = time.time, ids: Callable[[], str] = new_id
+        self, clock: Callable[[], float] = time.time, ids: Callable[[], str] = new_id,
+        log_root: str = DEFAULT_LOG_ROOT,
     ) -> None:
         self.lock = threading.RLock()
         self._clock = clock
         self.new_id = ids
+        self.log_root = log_root
         self.depends = Depends(ids, self.now)
         self._records: dict[type, dict[str, Any]] = {}
         self._comments: dict[str, tuple[Comment, list[Comment]]] = {}
@@ -143,21 +157,25 @@ class Farm:
         self._hosts: dict[str, Host] = {}
         self._hosts_by_name: dict[str, Host] = {}
         self._procs: dict[str, Proc] = {}
+        self._leaving: dict[str, Proc] = {}
         self._owners: dict[str, Owner] = {}
         self._owners_by_name: dict[str, Owner] = {}
         self._deeds: dict[str, Deed] = {}
         self._deeds_by_host: dict[str, Deed] = {}
 
     @classmethod
-    def seeded(cls, clock: Callable[[], float] = time.time) -> Farm:
+    def seeded(
+        cls, clock: Callable[[], float] = time.time, log_root: str = DEFAULT_LOG_ROOT
+    ) -> Farm:
         """A farm holding the README's example entities (see :mod:`.seed`)."""
-        farm = cls(clock)
+        farm = cls(clock, log_root=log_root)
         seed.populate(farm)
         return farm
 
     @classmethod
     def generated(
-        cls, clock: Callable[[], float] = time.time, **spec: Any
+        cls, clock: Callable[[], float] = time.time, log_root: str = DEFAULT_LOG_ROOT,
+        **spec: Any,
     ) -> Farm:
         """The seed farm plus generated shows, jobs and hosts (see :mod:`.generate`).
 
@@ -167,7 +185,7 @@ class Farm:
         """
         from opencue_gateway.sandbox.generate import FarmSpec, build
 
-        return build(FarmSpec(**spec), clock)
+        return build(FarmSpec(**spec), clock, log_root)
 
     def set_clock(self, clock: Callable[[], float]) -> None:
         """Read time from ``clock`` from now on (the simulator installs simulated time)."""
@@ -177,6 +195,10 @@ class Farm:
     def now(self) -> int:
         """The farm's clock in epoch seconds; injectable so tests and simulations control time."""
         return int(self._clock())
+
+    def log_dir(self, show: str, shot: str) -> str:
+        """Where a show's shot keeps its jobs' logs: ``<log root>/<show>/<shot>/logs``."""
+        return f"{self.log_root}/{show}/{shot}/logs"
 
     # -- registration: how entities enter the farm -------------------------------
 
@@ -484,19 +506,19 @@ class Farm:
     # -- jobs and frames ---------------------------------------------------------
 
     def kill_job(self, job: Job, reason: str) -> bool:
-        """Kill a pending job by hand: FINISHED, its running frames back to WAITING.
+        """Kill a pending job by hand: FINISHED now, its procs killed (see :meth:`kill_proc`).
 
         Cuebot ignores a manual kill without a reason (it logs "Invalid Job Kill
         Request") and a kill of a job that is not pending; so does the sandbox.
-        Frames that are not running keep their state.  Returns whether the job
-        was killed.
+        Running frames go back to WAITING when RQD reports their kill; frames
+        that are not running keep their state.  Returns whether the job was
+        killed.
         """
         with self.lock:
             if not reason or job.state != job_pb2.PENDING:
                 return False
             for proc in list(job.procs.values()):
-                if proc.frame is not None:
-                    self._stop_frame(proc.frame, job_pb2.WAITING)
+                self.kill_proc(proc)
             self._finish(job)
             return True
 
@@ -528,14 +550,14 @@ class Farm:
                 frame.layer.job.state = job_pb2.PENDING
 
     def kill_frames(self, frames: Iterable[Frame]) -> None:
-        """Kill the procs running these frames; the frames go back to WAITING.
+        """Kill the procs running these frames (see :meth:`kill_proc`).
 
         Cuebot only kills procs: a frame that is not running is left alone.
         """
         with self.lock:
             for frame in list(frames):
                 if frame.proc is not None:
-                    self._stop_frame(frame, job_pb2.WAITING)
+                    self.kill_proc(frame.proc)
 
     def mark_as_waiting(self, frames: Iterable[Frame]) -> None:
         """Put DEPEND frames back to WAITING, forgetting their depends (Cuebot's query).
@@ -671,9 +693,11 @@ class Farm:
             self._finish(job)
 
     def _finish(self, job: Job) -> None:
-        """Mark a job FINISHED now; its procs leave, and depends on the job record are met."""
+        """Mark a job FINISHED now; its procs leave (killed ones once RQD reports), and depends
+        on the job record are met."""
         for proc in list(job.procs.values()):
-            self._remove_proc(proc)
+            if not proc.killed:
+                self._remove_proc(proc)
         job.state = job_pb2.FINISHED
         job.stop_time = self.now()
         for depend in self.depends.what_depends_on(job):
@@ -707,25 +731,63 @@ class Farm:
     # -- hosts, procs, owners ----------------------------------------------------
 
     def kill_proc(self, proc: Proc) -> None:
-        """Kill a proc: it leaves its host, and a frame it was running goes back to WAITING."""
+        """Ask RQD to kill a proc, as Cuebot's ``JobManagerSupport.unbookProc`` does.
+
+        The proc is unbooked at once and stays, with its frame RUNNING, until
+        :meth:`deliver_reports` brings RQD's answer: then the frame goes back to
+        WAITING and the proc leaves its host.
+        """
         with self.lock:
-            if proc.frame is not None:
-                self._stop_frame(proc.frame, job_pb2.WAITING)
-            else:
-                self._remove_proc(proc)
+            self.unbook_proc(proc, kill=False)
+            proc.killed = True
 
     def unbook_proc(self, proc: Proc, kill: bool) -> None:
-        """Unbook a proc: it will leave once its frame ends, or at once when ``kill``."""
+        """Unbook a proc: it leaves once its frame ends, or once RQD reports its kill."""
         with self.lock:
-            proc.unbooked = True
+            if not proc.unbooked:
+                proc.unbooked, proc.unbooked_at = True, self.now()
+            self._leaving[proc.id] = proc
             if kill:
                 self.kill_proc(proc)
+
+    def keep_proc(self, proc: Proc) -> bool:
+        """Cancel a proc's unbooking or redirect (ClearRedirect); True if it had one.
+
+        A kill already sent to RQD cannot be taken back, so a killed proc stays unbooked.
+        """
+        with self.lock:
+            had_redirect = bool(proc.redirect_target)
+            proc.redirect_target = ""
+            if not proc.killed:
+                proc.unbooked = False
+                self._leaving.pop(proc.id, None)
+            return had_redirect
+
+    def deliver_reports(self) -> None:
+        """Apply what RQD reports to Cuebot about the procs that are leaving.
+
+        A killed proc's frame ends (back to WAITING) and the proc leaves its
+        host; an unbooked proc that runs no frame leaves once Cuebot's
+        orphaned-proc check would clear it, :data:`ORPHAN_SECONDS` after it
+        was unbooked.  The simulator calls this every tick; the server, on a
+        farm that is not simulated, before every call.
+        """
+        with self.lock:
+            now = self.now()
+            for proc in list(self._leaving.values()):
+                if proc.killed and proc.frame is not None:
+                    self._stop_frame(proc.frame, job_pb2.WAITING)
+                elif proc.frame is None and now - proc.unbooked_at >= ORPHAN_SECONDS:
+                    self._remove_proc(proc)
 
     def delete_host(self, host: Host) -> None:
         """Remove a host, its procs (their frames go back to WAITING) and its deed."""
         with self.lock:
             for proc in list(host.procs.values()):
-                self.kill_proc(proc)
+                if proc.frame is not None:
+                    self._stop_frame(proc.frame, job_pb2.WAITING)
+                else:
+                    self._remove_proc(proc)
             deed = self._deeds_by_host.get(host.id)
             if deed is not None:
                 self.remove_deed(deed)
@@ -758,6 +820,7 @@ class Farm:
     def _remove_proc(self, proc: Proc) -> None:
         """Free a proc's reservation on its host and job."""
         del self._procs[proc.id]
+        self._leaving.pop(proc.id, None)
         del proc.host.procs[proc.id]
         del proc.job.procs[proc.id]
         if proc.frame is not None:

@@ -240,14 +240,23 @@ _frame_fields = _same_named(
 )
 
 
+def _used_memory(record: Frame) -> int:
+    """What a frame uses: its running proc's figure, else what it used when it last ran."""
+    return record.used_memory if record.proc is None else record.proc.used_memory
+
+
 def frame(record: Frame) -> job_pb2.Frame:
-    """A frame; its memory reservation is its layer's minimum, as at Cuebot's insert."""
+    """A frame; its memory reservations are its layer's minimums, as at Cuebot's insert."""
     return job_pb2.Frame(
         **_frame_fields(record),
         layer_name=record.layer.name,
-        used_memory=record.used_memory if record.proc is None else record.proc.used_memory,
+        used_memory=_used_memory(record),
         reserved_memory=(
             record.layer.min_memory if record.proc is None else record.proc.reserved_memory
+        ),
+        reserved_gpu_memory=(
+            record.layer.min_gpu_memory if record.proc is None
+            else record.proc.reserved_gpu_memory
         ),
         eligible_time=record.layer.job.start_time,
         submission_time=record.layer.job.start_time,
@@ -258,8 +267,10 @@ def frame(record: Frame) -> job_pb2.Frame:
 
 
 def updated_frame(record: Frame) -> job_pb2.UpdatedFrame:
-    """The changeable part of a frame, for GetUpdatedFrames."""
-    return job_pb2.UpdatedFrame(**_updated_frame_fields(record))
+    """The changeable part of a frame, for GetUpdatedFrames (memory too, as Cuebot sends)."""
+    return job_pb2.UpdatedFrame(
+        **_updated_frame_fields(record), max_rss=record.max_rss, used_memory=_used_memory(record)
+    )
 
 
 _host_fields = _same_named(

@@ -8,7 +8,8 @@ frame's state changes.  Job, group and show frame counts are sums over layers,
 and reserved or idle resources are sums over procs, so they cannot drift.
 
 Cores are plain floats in cores (Cuebot's wire unit; its database stores
-hundredths), ``-1`` meaning "no limit" as in Cuebot.  Enum fields hold the
+hundredths), ``-1`` meaning "no limit" as in Cuebot.  Memory is in Cuebot's
+KB and times in epoch seconds (:mod:`.units`).  Enum fields hold the
 ``opencue_proto`` enum numbers.
 """
 
@@ -266,7 +267,8 @@ class Frame:
 class Host:
     """A render host; idle resources are derived from the procs booked on it.
 
-    Memory fields hold what they are given; the seed uses the README's numbers.
+    ``memory`` is what procs can book (Cuebot's ``int_mem``); ``total_*`` and
+    ``free_*`` are what the host's RQD reports.  All memory is in KB.
     """
 
     id: str
@@ -319,7 +321,11 @@ class Host:
 
 @dataclass(eq=False, slots=True)
 class Proc:
-    """A slice of a host booked on a job; ``frame`` is None while it waits for one."""
+    """A slice of a host booked on a job; ``frame`` is None while it waits for one.
+
+    ``unbooked`` marks a proc that leaves once its frame ends, ``killed`` one
+    whose kill was sent to RQD and awaits its report (see ``Farm.kill_proc``).
+    """
 
     id: str
     host: Host
@@ -334,6 +340,8 @@ class Proc:
     reserved_gpu_memory: int = 0
     used_gpu_memory: int = 0
     unbooked: bool = False
+    unbooked_at: int = 0
+    killed: bool = False
     redirect_target: str = ""
     frame: Frame | None = None
 

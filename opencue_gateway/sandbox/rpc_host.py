@@ -29,12 +29,12 @@ def procs_by_booking(procs: list[Proc]) -> list[Proc]:
     return sorted(procs, key=lambda proc: proc.booked_time)
 
 
-def redirect(proc: Proc, target: str) -> None:
+def redirect(farm: Farm, proc: Proc, target: str) -> None:
     """Mark a proc to leave for ``target`` once its frame ends (Cuebot's redirect).
 
     It cannot fail, so callers answer Cuebot's redirect result themselves.
     """
-    proc.unbooked = True
+    farm.unbook_proc(proc, kill=False)
     proc.redirect_target = target
 
 
@@ -187,7 +187,7 @@ def redirect_host_procs(farm: Farm, request: host_pb2.HostRedirectToJobRequest) 
     names = set(request.proc_names)
     procs = [p for p in host.procs.values() if p.name in names]
     for proc in procs:
-        redirect(proc, job.name)
+        redirect(farm, proc, job.name)
     return host_pb2.HostRedirectToJobResponse(value=bool(procs))
 
 

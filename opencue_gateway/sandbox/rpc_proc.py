@@ -1,9 +1,10 @@
 """``host.ProcInterface``: the slices of hosts booked on jobs.
 
-Unbooking marks a proc to leave once its frame ends (at once with ``kill``);
-redirecting marks it to go to another job or group afterwards.  ManageProc
-catches lookup failures only in GetJob; elsewhere an unknown proc escapes
-(NOT_FOUND here, see :func:`errors.uncaught`).
+Unbooking marks a proc to leave once its frame ends (with ``kill``, once RQD
+reports the kill, see ``Farm.kill_proc``); redirecting marks it to go to
+another job or group afterwards.  ManageProc catches lookup failures only in
+GetJob; elsewhere an unknown proc escapes (NOT_FOUND here, see
+:func:`errors.uncaught`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def _frame_of(proc: Proc) -> Frame:
 
 def _matching(farm: Farm, criteria: host_pb2.ProcSearchCriteria) -> list[Proc]:
     """Procs matching a ProcSearchCriteria, by booking time (what unbooking acts on)."""
-    return procs_by_booking(search.match_procs(farm.procs(), criteria))
+    return procs_by_booking(search.match_procs(farm.procs(), criteria, farm.now()))
 
 
 def _redirect(farm: Farm, proc: Proc, target: str, kill: bool) -> bool:
@@ -42,7 +43,7 @@ def _redirect(farm: Farm, proc: Proc, target: str, kill: bool) -> bool:
     Every ProcInterface redirect, of one proc or of all matching procs, does
     this; the answer is Cuebot's redirect result, which is always True here.
     """
-    redirect(proc, target)
+    redirect(farm, proc, target)
     if kill:
         farm.kill_proc(proc)
     return True
@@ -63,7 +64,7 @@ def _redirect_matching(
 @rpc("/host.ProcInterface/GetProcs")
 def get_procs(farm: Farm, request: host_pb2.ProcGetProcsRequest) -> Message:
     """Procs matching a ProcSearchCriteria."""
-    procs = search.match_procs(farm.procs(), request.r)
+    procs = search.match_procs(farm.procs(), request.r, farm.now())
     return host_pb2.ProcGetProcsResponse(procs=proc_seq(procs))
 
 
@@ -153,7 +154,4 @@ def redirect_to_group(farm: Farm, request: host_pb2.ProcRedirectToGroupRequest) 
 @rpc("/host.ProcInterface/ClearRedirect")
 def clear_redirect(farm: Farm, request: host_pb2.ProcClearRedirectRequest) -> Message:
     """Keep a proc where it is after all."""
-    proc = _proc(farm, request.proc)
-    had_redirect = bool(proc.redirect_target)
-    proc.unbooked, proc.redirect_target = False, ""
-    return host_pb2.ProcClearRedirectResponse(value=had_redirect)
+    return host_pb2.ProcClearRedirectResponse(value=farm.keep_proc(_proc(farm, request.proc)))

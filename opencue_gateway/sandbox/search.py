@@ -2,7 +2,8 @@
 
 Each ``*SearchCriteria`` field narrows the result only when it is set, and the
 fields combine with AND, as in Cuebot's ``JobSearch``, ``FrameSearch``,
-``HostSearch`` and ``ProcSearch``.  Frames are read lazily, layer by layer in
+``HostSearch`` and ``ProcSearch``.  Memory is in KB (:mod:`.units`) and
+times in epoch seconds.  Frames are read lazily, layer by layer in
 dispatch order, so a page of a large job never visits every frame.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from opencue_proto import host_pb2, job_pb2
 
 from opencue_gateway.sandbox.records import Frame, Host, Job, Layer, Proc
+from opencue_gateway.sandbox.units import KB_PER_GIB
 
 # FrameSearch's page size when the client gives none, and its ceiling.
 MAX_FRAME_RESULTS = 1000
@@ -23,9 +25,8 @@ MAX_FRAME_RESULTS = 1000
 _FRAME_SET_ITEM = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:([xy:])(\d+))?)?$")
 # FrameSearch's memory and duration ranges: "low-high" or "low" (at least), as floats.
 _FLOAT_RANGE = re.compile(r"^([0-9.]+)-([0-9.]+)$")
-# Memory ranges are in GiB of the frame's peak memory (the farm counts bytes).
-GIB = 1024**3
-# Duration ranges are in hours.
+# FrameSearch's memory ranges are in GiB of the frame's peak memory, which is in KB.
+# FrameSearch's duration ranges are in hours.
 HOUR = 3600
 
 
@@ -100,7 +101,7 @@ def _frame_filter(criteria: job_pb2.FrameSearchCriteria, now: int) -> Callable[[
     states = set(criteria.states.frame_states)
     numbers = frame_set(criteria.frame_range) if criteria.frame_range else None
     change_date = criteria.change_date
-    memory = float_range(criteria.memory_range, GIB)
+    memory = float_range(criteria.memory_range, KB_PER_GIB)
     duration = float_range(criteria.duration_range, HOUR)
 
     def wanted(frame: Frame) -> bool:
@@ -190,27 +191,40 @@ def match_hosts(hosts: Iterable[Host], criteria: host_pb2.HostSearchCriteria) ->
     return sorted((host for host in hosts if wanted(host)), key=lambda host: host.name)
 
 
-def match_procs(procs: Iterable[Proc], criteria: host_pb2.ProcSearchCriteria) -> list[Proc]:
-    """Procs matching ``criteria`` by host, job, layer, show and allocation names.
+def match_procs(
+    procs: Iterable[Proc], criteria: host_pb2.ProcSearchCriteria, now: int
+) -> list[Proc]:
+    """Procs matching ``criteria``, as Cuebot's ProcSearch filters and pages them.
 
-    Sorted by host name then booking time, as Cuebot sorts them; ``first_result``
-    is 1-based and the first ``max_results`` value caps the count.  Memory and
-    duration ranges are not supported.
+    Names (hosts, jobs, layers, shows, allocations) must be among those given.
+    The memory criteria bound the proc's reserved memory, in KB: ``memory_range``
+    from its ``min`` to its ``max``, and ``memory_greater_than`` and
+    ``memory_less_than`` both from their ``value`` up, because the proto types
+    both as a GreaterThan criterion and Cuebot applies each as one (only the
+    first of each repeated field counts).  ``duration_range`` bounds the seconds
+    since the proc was dispatched, to ``now``.  Sorted by host name then booking
+    time, as Cuebot sorts them; ``first_result`` is 1-based and the first
+    ``max_results`` value caps the count.
     """
     hosts = set(criteria.hosts)
     jobs = set(criteria.jobs)
     layers = set(criteria.layers)
     shows = set(criteria.shows)
     allocs = set(criteria.allocs)
+    low, high = _reserved_memory_bounds(criteria)
+    durations = criteria.duration_range[0] if criteria.duration_range else None
 
     def wanted(proc: Proc) -> bool:
-        """Apply each set name filter; an unset one matches everything."""
+        """Apply each set criterion; an unset one matches everything."""
         return (
             (not hosts or proc.host.name in hosts)
             and (not jobs or proc.job.name in jobs)
             and (not layers or proc.layer.name in layers)
             and (not shows or proc.job.show.name in shows)
             and (not allocs or proc.host.alloc_name in allocs)
+            and low <= proc.reserved_memory <= high
+            and (durations is None
+                 or durations.min <= now - proc.booked_time <= durations.max)
         )
 
     found = sorted(
@@ -220,3 +234,15 @@ def match_procs(procs: Iterable[Proc], criteria: host_pb2.ProcSearchCriteria) ->
     start = max(criteria.first_result, 1) - 1
     stop = start + criteria.max_results[0] if criteria.max_results else None
     return found[start:stop]
+
+
+def _reserved_memory_bounds(criteria: host_pb2.ProcSearchCriteria) -> tuple[float, float]:
+    """The lowest and highest reserved memory (KB) ProcSearch's memory criteria allow."""
+    lows = [float("-inf")]
+    high = float("inf")
+    if criteria.memory_range:
+        lows.append(criteria.memory_range[0].min)
+        high = criteria.memory_range[0].max
+    lows += [field[0].value for field in (criteria.memory_greater_than,
+                                           criteria.memory_less_than) if field]
+    return max(lows), high

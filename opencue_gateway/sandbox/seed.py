@@ -4,6 +4,11 @@ The ids and names are fixed because the documentation's curl examples use
 them.  The stats follow from the entities: six WAITING frames make a pending
 job with six pending frames.
 
+Times are relative to the farm's clock when it is seeded (the sandbox's start):
+the job was launched ten minutes before, its host booted three days before and
+reported just now, and the proc was booked five minutes before.  Memory is in
+Cuebot's KB (:mod:`.units`): the host's 64 GiB read 67,108,864.
+
 The proc is booked on the example job but has not been given a frame yet, so
 every frame stays WAITING; it reserves 4 cores and 1 GPU of the host, which
 therefore has 12 idle cores and no idle GPU, and the job, its layer, group and
@@ -34,6 +39,7 @@ from opencue_gateway.sandbox.admin_records import (
     Subscription,
 )
 from opencue_gateway.sandbox.records import Deed, Group, Host, Job, Layer, Owner, Proc, Show
+from opencue_gateway.sandbox.units import gib
 
 if TYPE_CHECKING:
     from opencue_gateway.sandbox.farm import Farm
@@ -66,16 +72,21 @@ FACILITY_NAME = "local"
 ALLOCATION_NAME = "local.general"
 LIMIT_NAME = "nuke_licenses"
 
-EPOCH = 1694000000
-GIB = 1024**3
-# Cuebot's stock services: name, minimum cores (core units), threadable, minimum memory.
+# How long before the farm's start the README's job was launched, its host
+# booted and its proc booked, in seconds.
+JOB_AGE = 600
+HOST_UPTIME = 3 * 86400
+PROC_AGE = 300
+# Cuebot's stock services: name, minimum cores (core units), threadable, minimum memory
+# in KB (the figures of Cuebot's seed_data.sql; blender, which it lacks, as maya).  Each
+# raises a frame's memory by 2 GiB after an out-of-memory kill (the column's default).
 SERVICES = (
-    ("default", 100, False, 3 * GIB),
-    ("prman", 100, False, 3 * GIB),
-    ("arnold", 100, True, 3 * GIB),
-    ("maya", 100, False, 2 * GIB),
-    ("nuke", 100, False, 1 * GIB),
-    ("blender", 100, True, 2 * GIB),
+    ("default", 100, False, 3355443),
+    ("prman", 100, False, 3355443),
+    ("arnold", 100, True, 3355443),
+    ("maya", 100, False, gib(2)),
+    ("nuke", 100, False, gib(2)),
+    ("blender", 100, True, gib(2)),
 )
 DEPARTMENT_NAMES = ("Unknown", "animation", "comp", "fx", "lighting", "modeling")
 
@@ -100,7 +111,7 @@ def populate_admin(farm: Farm, show: Show) -> None:
     for name, cores, threadable, memory in SERVICES:
         farm.register(Service(
             id=farm.new_id(), name=name, min_cores=cores, threadable=threadable,
-            min_memory=memory, tags=["general"],
+            min_memory=memory, min_memory_increase=gib(2), tags=["general"],
         ))
     for name in DEPARTMENT_NAMES:
         farm.department_names[name] = farm.new_id()
@@ -115,6 +126,7 @@ def populate_admin(farm: Farm, show: Show) -> None:
 
 def populate_readme(farm: Farm) -> Show:
     """Add the README's show, group, job, layer, frames, host, proc, owner and deed."""
+    now = farm.now()
     show = farm.add_show(
         Show(
             id=SHOW_ID, name=SHOW_NAME, default_min_cores=1.0, default_max_cores=2000.0,
@@ -131,13 +143,13 @@ def populate_readme(farm: Farm) -> Show:
         Job(
             id=JOB_ID, name=JOB_NAME, show=show, group=group, shot="shot001", user="artist1",
             facility="cloud", os="linux", priority=100, min_cores=1.0, max_cores=10.0,
-            log_dir="/shots/testing/shot001/logs", start_time=EPOCH,
+            log_dir=farm.log_dir(SHOW_NAME, "shot001"), start_time=now - JOB_AGE,
         )
     )
     layer = farm.add_layer(
         Layer(
             id=LAYER_ID, name=LAYER_NAME, job=job, type=job_pb2.RENDER, range="1-6",
-            min_cores=1.0, max_cores=10.0, min_memory=2 * GIB, dispatch_order=0,
+            min_cores=1.0, max_cores=10.0, min_memory=gib(2), dispatch_order=0,
             tags=["general"], services=["default"],
         ),
         zip(FRAME_IDS, range(1, 7), strict=True),
@@ -145,17 +157,18 @@ def populate_readme(farm: Farm) -> Show:
     host = farm.add_host(
         Host(
             id=HOST_ID, name=HOST_NAME, alloc_name="local.general", cores=16.0,
-            memory=64 * GIB, total_memory=64 * GIB, free_memory=32 * GIB,
-            gpus=1.0, gpu_memory=8 * GIB, total_gpu_memory=8 * GIB, free_gpu_memory=8 * GIB,
-            boot_time=EPOCH, ping_time=EPOCH + 1000, os="linux", nimby_enabled=True,
+            memory=gib(64), total_memory=gib(64), free_memory=gib(32),
+            total_swap=gib(8), free_swap=gib(7), total_mcp=gib(100), free_mcp=gib(80),
+            gpus=1.0, gpu_memory=gib(8), total_gpu_memory=gib(8), free_gpu_memory=gib(8),
+            boot_time=now - HOST_UPTIME, ping_time=now, os="linux", nimby_enabled=True,
             tags=["general"],
         )
     )
     farm.add_proc(
         Proc(
             id=PROC_ID, host=host, job=job, layer=layer, reserved_cores=4.0,
-            reserved_memory=8 * GIB, used_memory=2 * GIB, reserved_gpus=1.0,
-            log_path="/tmp/rqd/logs/proc-001.log", booked_time=EPOCH + 1000,
+            reserved_memory=gib(8), used_memory=gib(2), reserved_gpus=1.0,
+            log_path="/tmp/rqd/logs/proc-001.log", booked_time=now - PROC_AGE,
         )
     )
     owner = farm.add_owner(Owner(id=OWNER_ID, name=OWNER_NAME, show=show))

@@ -3,9 +3,12 @@
 Every method of the gateway's catalog is registered, so a client never meets
 gRPC's generic "Method not found": methods the sandbox implements run their
 handler under the farm's lock; the others answer UNIMPLEMENTED and name
-themselves.  The server enforces keepalive the way a grpc-java server (that
-is, a real Cuebot) does by default, so a client that pings too often is sent
-GOAWAY ``too_many_pings`` here just as it would be in production.
+themselves.  On a farm no simulator drives, RQD's reports (a kill's outcome)
+are delivered before each call: after the answer of the call that caused
+them, before anything else can read the farm.  The server enforces keepalive
+the way a grpc-java server (that is, a real Cuebot) does by default, so a
+client that pings too often is sent GOAWAY ``too_many_pings`` here just as it
+would be in production.
 """
 
 from __future__ import annotations
@@ -69,9 +72,9 @@ class SandboxServer:
         executor = ThreadPoolExecutor(self._max_workers, thread_name_prefix="sandbox-cuebot")
         server = grpc.server(executor, options=KEEPALIVE_ENFORCEMENT + EXCLUSIVE_PORT)
         try:
-            server.add_generic_rpc_handlers(
-                tuple(generic_handlers(self.farm, MethodCatalog.default()))
-            )
+            server.add_generic_rpc_handlers(tuple(generic_handlers(
+                self.farm, MethodCatalog.default(), reports=self.simulator is None
+            )))
             port = server.add_insecure_port(_host_port(self.host, self._requested_port))
             server.start()
         except BaseException:
@@ -123,9 +126,13 @@ class SandboxServer:
         self.stop()
 
 
-def generic_handlers(farm: Farm, catalog: Iterable[RpcMethod]) -> Iterator[grpc.GenericRpcHandler]:
+def generic_handlers(
+    farm: Farm, catalog: Iterable[RpcMethod], reports: bool = True
+) -> Iterator[grpc.GenericRpcHandler]:
     """One generic handler per service, covering every method of ``catalog``.
 
+    With ``reports``, RQD's reports are delivered to the farm before each call
+    (:meth:`Farm.deliver_reports`); without, a simulator delivers them.
     Raises ValueError when a sandbox handler names a method the catalog lacks,
     which would otherwise never be served.
     """
@@ -136,14 +143,14 @@ def generic_handlers(farm: Farm, catalog: Iterable[RpcMethod]) -> Iterator[grpc.
     services: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
     for method in methods:
         services.setdefault(method.service, {})[method.name] = _method_handler(
-            farm, method, HANDLERS.get(method.path)
+            farm, method, HANDLERS.get(method.path), reports
         )
     for service, handlers in services.items():
         yield grpc.method_handlers_generic_handler(service, handlers)
 
 
 def _method_handler(
-    farm: Farm, method: RpcMethod, handler: Handler | None
+    farm: Farm, method: RpcMethod, handler: Handler | None, reports: bool
 ) -> grpc.RpcMethodHandler:
     """Wrap one handler, or the UNIMPLEMENTED answer, as a unary gRPC method."""
 
@@ -153,6 +160,8 @@ def _method_handler(
             if handler is None:
                 raise errors.unimplemented(method.path)
             with farm.lock:
+                if reports:
+                    farm.deliver_reports()
                 return handler(farm, request)
         except errors.CuebotError as error:
             failure = error

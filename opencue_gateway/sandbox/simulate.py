@@ -4,22 +4,28 @@
 ticks of ``tick_seconds`` of simulated time.  Each tick, under the farm's
 lock and for that tick only:
 
-1. running frames whose time is up end, through :meth:`Farm.complete_frame`
-   (so retries, DEAD frames, auto-eat, depends and job completion follow
-   Cuebot's rules), and their procs leave their hosts;
-2. open, up hosts with room book WAITING frames of pending, unpaused jobs of
-   shows with booking and dispatching on, highest priority first (a layer
-   waits for its ``start_after`` time), layer by layer in
+1. RQD reports: killed procs' frames end and the procs leave
+   (:meth:`Farm.deliver_reports`), then running frames whose time is up end,
+   through :meth:`Farm.complete_frame` (so retries, DEAD frames, auto-eat,
+   depends and job completion follow Cuebot's rules), and their procs leave
+   their hosts;
+2. open, up hosts with room book WAITING frames of pending, unpaused jobs
+   already launched (``start_time`` reached), of shows with booking and
+   dispatching on, highest priority first (a layer waits for its
+   ``start_after`` time; ``still_jobs`` are never dispatched), layer by layer in
    dispatch order: a proc reserves the layer's minimum cores and memory and
    is never booked beyond the host's idle cores or memory, nor beyond the
    job's maximum cores, and a layer's tags must meet the host's;
 3. hosts report: free memory follows what their procs use, and a host
-   waiting to reboot when idle reboots, then comes back up.
+   waiting to reboot when idle reboots, then comes back up;
+4. with :class:`~.rqlog.FrameLogs`, each frame's rqlog gets its header when it
+   starts, progress lines as it runs and RQD's footer when it ends or is killed.
 
 Durations, peak memory and failures are drawn from ``random.Random(seed)``,
 so the same farm, seed and number of ticks give the same farm.  The
 simulator owns simulated time: it sets the farm's clock to its own, which
-starts at the farm's current time and moves only in :meth:`step`, so every
+starts at the farm's current time and moves only in :meth:`step` (and
+:meth:`catch_up`, which brings a farm built in the past to now), so every
 read and change (comments, ``GetUpdatedFrames``) agrees with the simulation.
 :meth:`start` steps on a background thread every ``tick_seconds / speed``
 wall seconds (``speed`` 10 runs ten simulated seconds per second); the thread
@@ -33,12 +39,14 @@ import itertools
 import random
 import threading
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from opencue_proto import host_pb2, job_pb2
 
 from opencue_gateway.sandbox.farm import Farm
 from opencue_gateway.sandbox.records import Frame, Host, Job, Layer
+from opencue_gateway.sandbox.rqlog import FrameLogs
 
 # A layer's typical frame takes this many simulated seconds, drawn per layer.
 FRAME_SECONDS = (60.0, 900.0)
@@ -81,16 +89,21 @@ class Simulator:
         tick_seconds: float = 1.0,
         speed: float = 1.0,
         failure_rate: float = 0.05,
+        logs: FrameLogs | None = None,
+        still_jobs: Collection[str] = (),
     ) -> None:
         if tick_seconds <= 0 or speed <= 0:
             raise ValueError("tick_seconds and speed must be positive")
         self.farm = farm
+        self.logs = logs
+        self.still_jobs = frozenset(still_jobs)
         self.tick_seconds = tick_seconds
         self.speed = speed
         self.failure_rate = failure_rate
         self.ticks = 0
         self._rng = random.Random(seed)
         self._time = float(farm.now())
+        self._tick_length = tick_seconds
         self._endings: list[tuple[float, int, _Ending]] = []
         self._sequence = itertools.count()
         self._typical: dict[str, float] = {}
@@ -106,12 +119,31 @@ class Simulator:
     def step(self, ticks: int = 1) -> None:
         """Run ``ticks`` ticks; each holds the farm's lock only while it runs."""
         for _ in range(ticks):
-            with self.farm.lock:
-                self._time += self.tick_seconds
-                self.ticks += 1
-                self._finish_due()
-                self._dispatch()
-                self._report()
+            self._tick(self.tick_seconds)
+
+    def catch_up(self, until: float, tick_seconds: float) -> None:
+        """Run ticks of ``tick_seconds`` until simulated time reaches ``until``.
+
+        How a farm built in the past is brought to the present with a history
+        (the lively preset): coarser ticks than live ones, same rules.
+        """
+        if tick_seconds <= 0:
+            raise ValueError("tick_seconds must be positive")
+        while self._time < until:
+            self._tick(min(tick_seconds, until - self._time))
+
+    def _tick(self, seconds: float) -> None:
+        """One tick of ``seconds``, under the farm's lock."""
+        with self.farm.lock:
+            self._time += seconds
+            self._tick_length = seconds
+            self.ticks += 1
+            self.farm.deliver_reports()
+            self._finish_due()
+            self._dispatch()
+            self._report()
+            if self.logs is not None:
+                self.logs.tick(int(self._time))
 
     def start(self) -> None:
         """Step on a background thread, one tick every ``tick_seconds / speed`` seconds."""
@@ -142,10 +174,9 @@ class Simulator:
             ending = heapq.heappop(self._endings)[2]
             proc = ending.frame.proc
             if proc is not None and proc.id == ending.proc_id:
+                if self.logs is not None:
+                    self.logs.ended(proc, int(self._time), ending.exit_status)
                 self.farm.complete_frame(ending.frame, ending.exit_status, ending.peak_memory)
-        for proc in self.farm.procs():
-            if proc.frame is None and proc.unbooked:
-                self.farm.kill_proc(proc)
 
     def _dispatch(self) -> None:
         """Book waiting frames onto hosts with room, best job first.
@@ -222,8 +253,9 @@ class Simulator:
         now = self._time
         jobs = [
             job for job in self.farm.jobs()
-            if job.state == job_pb2.PENDING and not job.is_paused
+            if job.state == job_pb2.PENDING and not job.is_paused and job.start_time <= now
             and job.show.dispatch_enabled and job.show.booking_enabled
+            and job.id not in self.still_jobs
         ]
         jobs.sort(key=lambda job: (-job.priority, job.name))
         return [
@@ -254,12 +286,14 @@ class Simulator:
         layer = frame.layer
         proc = self.farm.start_frame(frame, host, _cores(layer), layer.min_memory, layer.min_gpus)
         typical = self._typical.setdefault(layer.id, self._rng.uniform(*FRAME_SECONDS))
-        seconds = max(self.tick_seconds, typical * self._rng.lognormvariate(0, DURATION_SPREAD))
+        seconds = max(self._tick_length, typical * self._rng.lognormvariate(0, DURATION_SPREAD))
         peak = int(layer.min_memory * self._rng.uniform(*PEAK_MEMORY))
         failed = self._rng.random() < self.failure_rate
         proc.used_memory = peak
         ending = _Ending(proc.id, frame, exit_status=1 if failed else 0, peak_memory=peak)
         heapq.heappush(self._endings, (self._time + seconds, next(self._sequence), ending))
+        if self.logs is not None:
+            self.logs.started(proc, int(self._time), self._time + seconds)
 
     def _report(self) -> None:
         """Hosts report in: ping time, free memory, and reboots when idle."""

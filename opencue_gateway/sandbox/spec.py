@@ -5,13 +5,17 @@ facility, show, shot and user; each job's name, ``paused``, ``autoeat``,
 ``maxretries`` and ``priority``; each layer's name, type, ``cmd``, ``range``,
 ``chunk``, ``cores``, ``threadable``, ``memory``, ``gpus``, ``gpu_memory``,
 ``tags``, ``services`` and ``limits``; and ``depends`` between layers or jobs
-of the spec.  Names are conformed as Cuebot's ``JobSpec`` does; a job lands in
-its show's root group, PENDING, with every frame WAITING (or DEPEND), and then
-the show's filters run on it, as Cuebot's launcher runs them.
+of the spec.  Memory is read as Cuebot's ``JobSpec`` reads it, into KB
+(:func:`memory`); a layer that gives none takes its primary service's minimum
+(the first of its services that exists, else ``default``), as in Cuebot.
+Names are conformed as Cuebot's ``JobSpec`` does; a job lands in its show's
+root group, PENDING, with every frame WAITING (or DEPEND), and then the show's
+filters run on it, as Cuebot's launcher runs them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -19,15 +23,18 @@ from dataclasses import dataclass
 from opencue_proto import job_pb2
 
 from opencue_gateway.sandbox import errors, filtering
-from opencue_gateway.sandbox.admin_records import Limit
+from opencue_gateway.sandbox.admin_records import Limit, Service
 from opencue_gateway.sandbox.farm import NAME_PATTERN, Farm, conform_name, whole_cores
 from opencue_gateway.sandbox.records import Job, Layer, Show
 from opencue_gateway.sandbox.search import frame_set
+from opencue_gateway.sandbox.units import KB_PER_GIB, KB_PER_MIB, gib
 
-GIB = 1024**3
-MIB = 1024**2
-# Cuebot's layer defaults when the spec says nothing (memory in the farm's bytes).
-DEFAULT_MIN_MEMORY = 4 * GIB
+# Cuebot's dispatcher.memory.mem_reserved_min: a layer asking for less gets this, in KB.
+MIN_LAYER_MEMORY = 262144
+# Cuebot's dispatcher.memory.mem_gpu_reserved_max (100 GiB): a layer asking for more
+# GPU memory, like one whose figure does not read, gets the minimum, 0.
+MAX_LAYER_GPU_MEMORY = gib(100)
+DEFAULT_SERVICE = "default"
 DEFAULT_MAX_RETRIES = 3
 _LAYER_TYPES = {name.lower(): number for name, number in job_pb2.LayerType.items()}
 
@@ -86,13 +93,26 @@ def conform_job_name(header: _Header, name: str) -> str:
 
 
 def memory(text: str) -> int:
-    """A spec memory value (``512m``, ``4g``, or kilobytes) in the farm's bytes."""
+    """A spec memory value in KB, read as Cuebot's ``JobSpec.convertMemoryInput`` reads it.
+
+    ``512m`` and ``1.5m`` are megabytes; ``4g`` is whole gigabytes, and so is a
+    bare number (``4`` is 4 GiB, not 4 KB).  Raises ValueError when it does not read.
+    """
     value = text.strip().lower()
     if "m" in value:
-        return int(float(value[: value.rindex("m")]) * MIB)
+        return int(float(value[: value.rindex("m")]) * KB_PER_MIB)
     if "g" in value:
-        return int(float(value[: value.rindex("g")]) * GIB)
-    return int(value) * 1024
+        return int(value[: value.rindex("g")]) * KB_PER_GIB
+    return int(value) * KB_PER_GIB
+
+
+def gpu_memory(text: str) -> int:
+    """A spec GPU memory value in KB; over 100 GiB or unreadable, 0, as Cuebot falls back."""
+    try:
+        value = memory(text)
+    except ValueError:
+        return 0
+    return value if value <= MAX_LAYER_GPU_MEMORY else 0
 
 
 def _text(tag: ElementTree.Element, child: str, default: str) -> str:
@@ -120,7 +140,7 @@ def _job(
         user=header.user, facility=header.facility, os=_text(tag, "os", ""),
         priority=int(_text(tag, "priority", str(priority))),
         min_cores=show.default_min_cores, max_cores=show.default_max_cores,
-        log_dir=f"/shots/{show.name}/{header.shot}/logs/{name}", start_time=farm.now(),
+        log_dir=f"{farm.log_dir(show.name, header.shot)}/{name}", start_time=farm.now(),
         is_paused=_flag(tag, "paused"), auto_eat=_flag(tag, "autoeat"),
         max_retries=int(_text(tag, "maxretries", str(DEFAULT_MAX_RETRIES))),
     ))
@@ -143,23 +163,38 @@ def _layer(farm: Farm, job: Job, tag: ElementTree.Element, order: int) -> Layer:
     chunk = max(int(_text(tag, "chunk", "1")), 1)
     cores = whole_cores(float(_text(tag, "cores", "1")))
     memory_text = _text(tag, "memory", "")
+    gpu_text = _text(tag, "gpu_memory", "") or _text(tag, "gpu", "")
     limits = [farm.named(Limit, _limit_name(t)).name for t in tag.iter("limit")]
+    named = list(dict.fromkeys(filter(None, ((s.text or "").strip() for s in tag.iter("service")))))
+    primary = _primary_service(farm, job.show, named)
+    services = named if primary.name in named else [*named, primary.name]
     layer = farm.add_layer(
         Layer(
             id=farm.new_id(), name=name, job=job,
             type=_LAYER_TYPES.get(tag.get("type", "render").lower(), job_pb2.RENDER),
             range=spec_range, min_cores=cores, max_cores=0.0,
-            min_memory=memory(memory_text) if memory_text else DEFAULT_MIN_MEMORY,
+            min_memory=(
+                max(memory(memory_text), MIN_LAYER_MEMORY) if memory_text else primary.min_memory
+            ),
+            min_gpu_memory=gpu_memory(gpu_text) if gpu_text else primary.min_gpu_memory,
             dispatch_order=order, chunk_size=chunk, command=_text(tag, "cmd", ""),
             is_threadable=_flag(tag, "threadable"),
             min_gpus=float(_text(tag, "gpus", "0")),
             tags=_text(tag, "tags", "general").replace("|", " ").split(),
-            services=[(s.text or "").strip() for s in tag.iter("service")] or ["default"],
-            limits=limits,
+            services=services, limits=limits,
         ),
         ((farm.new_id(), n) for n in sorted(frame_set(spec_range))[::chunk]),
     )
     return layer
+
+
+def _primary_service(farm: Farm, show: Show, names: list[str]) -> Service:
+    """The first of ``names`` that is a service (the show's override first), else ``default``."""
+    for name in [*names, DEFAULT_SERVICE]:
+        for owner in (show, None):
+            with contextlib.suppress(errors.EmptyResultError):
+                return farm.named(Service, name, lambda s, owner=owner: s.show is owner)
+    raise errors.EmptyResultError()
 
 
 def _limit_name(tag: ElementTree.Element) -> str:

@@ -363,8 +363,11 @@ def _calls() -> list[Call]:
         Call("/host.ProcInterface/UnbookProcs",
              {"r": {"jobs": [seed.JOB_NAME]}, "kill": False}, ("numProcs",)),
         Call("/host.ProcInterface/Kill", {"proc": PROC}),
+        # A killed proc stays until RQD reports (the seed proc runs no frame, so until
+        # Cuebot's orphaned-proc check), and Cuebot still counts it.
         Call("/host.HostInterface/SetAllocation",
-             lambda ctx: {"host": HOST, "allocation_id": ctx["allocation"]}),
+             lambda ctx: {"host": HOST, "allocation_id": ctx["allocation"]},
+             status=500, error="You cannot move hosts with running procs between allocations."),
         Call("/host.HostInterface/SetHardwareState", {"host": HOST, "state": "REPAIR"}),
         Call("/host.HostInterface/RebootWhenIdle", {"host": HOST}),
         Call("/host.HostInterface/Reboot", {"host": HOST}),

@@ -1,16 +1,25 @@
-"""Every curl example of the Go gateway's README, against the gateway with --sandbox.
+"""Every curl example of the Go gateway's README, and every curl line of our README's
+"Try it", against the gateway on the sandbox, one at a time and in order.
 
 Placeholders (``job-id``, ``hostname``, ...) are replaced with the sandbox's
 seed entities, which are the README's own example entities.  Examples whose
 method exists answer 200; the ones that are wrong about the protos get what
 COMPATIBILITY.md says: a 404 naming the nearest methods, a 400 naming the
-field, or a 200 with the dropped fields reported.  Never a 5xx.
+field, or a 200 with the dropped fields reported.  Never a 5xx.  Run in the
+README's order on one sandbox (the still README farm, then the lively one the
+first command starts), each still gets its answer: a kill leaves its proc for
+the next line's Unbook, as Cuebot's does.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 import pytest_twisted
+
+from opencue_gateway.sandbox.factory import sandbox_server
 
 JOB = "00000000-0000-0000-0000-000000000001"
 FRAME = "00000000-0000-0000-0000-000000000002"
@@ -29,6 +38,7 @@ EXAMPLES = [
     ("/job.JobInterface/GetFrames",
      f'{{"job": {{"id": "{JOB}"}}, "req": {{"include_finished": true, "page": 1, '
      '"limit": 100}}', 200, None),
+    ("/job.JobInterface/Kill", f'{{"job": {{"id": "{JOB}"}}}}', 200, None),
     ("/job.JobInterface/Pause", f'{{"job": {{"id": "{JOB}"}}}}', 200, None),
     ("/job.JobInterface/Resume", f'{{"job": {{"id": "{JOB}"}}}}', 200, None),
     ("/frame.FrameInterface/GetFrame", f'{{"id": "{FRAME}"}}', 200, None),
@@ -64,8 +74,42 @@ EXAMPLES = [
     ("/proc.ProcInterface/Unbook", f'{{"proc": {{"id": "{PROC}"}}}}', 200, None),
     ("/deed.DeedInterface/GetOwner", f'{{"deed": {{"id": "{DEED}"}}}}', 200, None),
     ("/deed.DeedInterface/GetHost", f'{{"deed": {{"id": "{DEED}"}}}}', 200, None),
-    ("/job.JobInterface/Kill", f'{{"job": {{"id": "{JOB}"}}}}', 200, None),
 ]
+README = Path(__file__).resolve().parents[2] / "README.md"
+# One curl line of our README: path and body (continuation lines already joined).
+CURL = re.compile(r"^curl -X POST localhost:8448(/\S+) .*-d '(.*)'$")
+
+
+def try_it_lines() -> list[tuple[str, str]]:
+    """(path, body) of each curl line of our README's "Try it" section, top to bottom."""
+    section = README.read_text().split("\n## Try it\n", 1)[1].split("\n## ", 1)[0]
+    joined = section.replace("\\\n", " ")
+    lines = [CURL.match(" ".join(line.split())) for line in joined.splitlines()
+             if line.startswith("curl -X POST")]
+    assert all(lines), "a curl line of Try it does not read as POST path -d body"
+    return [(match.group(1), match.group(2)) for match in lines]
+
+
+async def _check(gateway, path: str, body: str, status: int, detail: str | None) -> None:
+    """One README line gets its documented answer."""
+    response = await gateway.post(path, body)
+    assert response.status == status, (path, response.body)
+    if status == 200 and detail:
+        assert response.header("Opencue-Gateway-Ignored-Fields") == detail
+    elif status == 200:
+        assert response.header("Opencue-Gateway-Ignored-Fields") is None
+    else:
+        assert detail in response.json()["message"]
+
+
+@pytest.fixture
+def lively_gateway(start_gateway):
+    """A gateway in front of the lively sandbox, simulating, as the README's first command
+    starts it (the seed farm of the ``sandbox_gateway`` fixture is the still README one)."""
+    server = sandbox_server(preset="lively")
+    server.start()
+    yield start_gateway(CUEBOT_ENDPOINT=server.address)
+    server.stop(grace=None)
 
 
 @pytest.mark.parametrize(("path", "body", "status", "detail"), EXAMPLES,
@@ -73,14 +117,32 @@ EXAMPLES = [
 @pytest_twisted.ensureDeferred
 async def test_readme_example(sandbox_gateway, path, body, status, detail):
     """The README's curl line gets its documented answer from the sandbox."""
-    response = await sandbox_gateway.post(path, body)
-    assert response.status == status, response.body
-    if status == 200 and detail:
-        assert response.header("Opencue-Gateway-Ignored-Fields") == detail
-    elif status == 200:
-        assert response.header("Opencue-Gateway-Ignored-Fields") is None
-    else:
-        assert detail in response.json()["message"]
+    await _check(sandbox_gateway, path, body, status, detail)
+
+
+@pytest_twisted.ensureDeferred
+async def test_readme_examples_in_order_on_one_sandbox(sandbox_gateway):
+    """Run top to bottom on one still sandbox, every example still gets its answer: the job
+    Kill (no reason) changes nothing, and the proc Kill leaves the proc for Unbook."""
+    for path, body, status, detail in EXAMPLES:
+        await _check(sandbox_gateway, path, body, status, detail)
+
+
+@pytest_twisted.ensureDeferred
+async def test_readme_examples_in_order_on_the_lively_sandbox(lively_gateway):
+    """The same, on the lively farm that moves while the examples run."""
+    for path, body, status, detail in EXAMPLES:
+        await _check(lively_gateway, path, body, status, detail)
+
+
+@pytest_twisted.ensureDeferred
+async def test_our_try_it_lines_in_order_all_answer_200(lively_gateway):
+    """Our README's "Try it" curl lines, top to bottom, each answer 200 on the lively farm."""
+    lines = try_it_lines()
+    assert len(lines) >= 7
+    for path, body in lines:
+        response = await lively_gateway.post(path, body)
+        assert response.status == 200, (path, response.body)
 
 
 @pytest_twisted.ensureDeferred

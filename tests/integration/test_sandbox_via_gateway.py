@@ -18,10 +18,9 @@ from twisted.internet import defer
 from opencue_gateway.sandbox import seed
 from opencue_gateway.sandbox.farm import Farm
 from opencue_gateway.sandbox.simulate import Simulator
-from tests.sandbox.sandbox_support import SPEC
+from tests.sandbox.sandbox_support import GIB, SPEC
 
 JOB = {"id": seed.JOB_ID}
-GIB = 1024**3
 # Mutations sent at once in the concurrency test, per kind.
 ROUNDS = 40
 
@@ -87,6 +86,11 @@ async def test_search_criteria_and_paging_in_json(sandbox_gateway):
     jobs = await _post(sandbox_gateway, "/job.JobInterface/GetJobs",
                        {"r": {"users": ["artist2"], "regex": ["comp"]}})
     assert [j["name"] for j in jobs["jobs"]["jobs"]] == ["testing-shot002-artist2_comp_job"]
+    by_user = await _post(sandbox_gateway, "/job.JobInterface/GetJobs",
+                          {"r": {"users": ["artist2"]}})
+    assert [j["name"] for j in by_user["jobs"]["jobs"]] == [
+        "testing-shot002-artist2_comp_job", "testing-shot002-artist2_lighting"
+    ]
     await _post(sandbox_gateway, "/job.JobInterface/EatFrames",
                 {"job": JOB, "req": {"frame_range": "2-3"}})
     page = await _post(sandbox_gateway, "/job.JobInterface/GetFrames", {

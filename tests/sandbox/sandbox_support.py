@@ -16,6 +16,10 @@ START = 1_700_000_000
 # Seconds any single call may take before the test fails instead of hanging.
 CALL_TIMEOUT = 5.0
 
+# One GiB in Cuebot's memory unit, KB; written out here rather than borrowed from the
+# code under test, so a wrong unit there cannot also be the tests' yardstick.
+GIB = 1024 * 1024
+
 # A two-job spec of the kind CueWeb's submit page writes: the second job's
 # "comp" layer waits for its "render" layer frame by frame.
 SPEC = """<?xml version="1.0"?>

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import grpc
+import pytest
 from opencue_proto import (
     comment_pb2,
     department_pb2,
@@ -313,3 +314,30 @@ def test_a_disabled_filter_runs_only_when_asked_by_name(cue):
         filter=created, jobs=job_pb2.JobSeq(jobs=[JOB])
     ))
     assert cue.job.GetJob(job_pb2.JobGetJobRequest(id=seed.JOB_ID)).job.priority == 9
+
+
+@pytest.mark.parametrize(("kind", "text", "matched"), [
+    (filter_pb2.CONTAINS, "comp", {"comp"}),
+    (filter_pb2.DOES_NOT_CONTAIN, "comp", {"seed", "lighting"}),
+    (filter_pb2.IS, "testing-job-001", {"seed"}),
+    (filter_pb2.IS_NOT, "testing-job-001", {"lighting", "comp"}),
+    (filter_pb2.REGEX, "_(comp|light)", {"lighting", "comp"}),
+    (filter_pb2.BEGINS_WITH, "testing-shot002", {"lighting", "comp"}),
+    (filter_pb2.BEGINS_WITH, "shot002", set()),  # in the names, but not at their start
+    (filter_pb2.ENDS_WITH, "_job", {"comp"}),
+    (filter_pb2.ENDS_WITH, "ing", {"lighting"}),  # in every name, at the end of one
+])
+def test_each_matcher_type_picks_its_jobs(cue, kind, text, matched):
+    """A job-name matcher of each type selects exactly the jobs it should of three."""
+    lighting, comp = launch(cue)
+    jobs = {"seed": JOB, "lighting": lighting, "comp": comp}
+    matcher = filter_pb2.Matcher(subject=filter_pb2.JOB_NAME, type=kind, input=text)
+    created = _filter_with(cue, "probe", matcher, filter_pb2.Action(
+        type=filter_pb2.SET_JOB_PRIORITY, value_type=filter_pb2.INTEGER_TYPE, integer_value=42
+    ))
+    cue.filter.RunFilterOnJobs(filter_pb2.FilterRunFilterOnJobsRequest(
+        filter=created, jobs=job_pb2.JobSeq(jobs=list(jobs.values()))
+    ))
+    priorities = {name: cue.job.GetJob(job_pb2.JobGetJobRequest(id=job.id)).job.priority
+                  for name, job in jobs.items()}
+    assert {name for name, priority in priorities.items() if priority == 42} == matched

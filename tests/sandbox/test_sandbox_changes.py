@@ -169,8 +169,9 @@ def test_eat_and_retry_running_frames(sandbox, cue):
     assert _host(cue).idle_cores == 12
 
 
-def test_kill_job_finishes_it(sandbox, cue):
-    """Kill with a reason finishes the job: running frames go back to WAITING, others stay."""
+def test_kill_job_finishes_it(clock, sandbox, cue):
+    """Kill with a reason finishes the job: running frames go back to WAITING, others stay;
+    the frameless seed proc, which RQD never reports on, leaves after Cuebot's 300 s."""
     _run_frame(sandbox, 0)
     cue.frame.Eat(job_pb2.FrameEatRequest(frame=job_pb2.Frame(id=seed.FRAME_IDS[5])))
     cue.job.Kill(job_pb2.JobKillRequest(job=JOB, username="artist1", reason="test over"))
@@ -183,6 +184,8 @@ def test_kill_job_finishes_it(sandbox, cue):
     assert [j.id for j in cue.job.GetJobs(job_pb2.JobGetJobsRequest(r=finished)).jobs.jobs] == [
         seed.JOB_ID
     ]
+    assert _host(cue).idle_cores == 12
+    clock.advance(300)
     assert _host(cue).idle_cores == 16
 
 
@@ -267,9 +270,15 @@ def test_take_ownership_of_a_second_host(sandbox, cue):
     assert cue.owner.GetOwner(host_pb2.OwnerGetOwnerRequest(name="artist1")).owner.host_count == 2
 
 
-def test_kill_proc_frees_the_host(cue):
-    """Killing the seed proc removes it and gives its cores back to the host and job."""
+def test_kill_proc_frees_the_host(clock, cue):
+    """A killed proc with no frame stays unbooked until Cuebot's orphan check clears it
+    (300 s), then its cores go back to the host and job."""
     cue.proc.Kill(host_pb2.ProcKillRequest(proc=host_pb2.Proc(id=seed.PROC_ID)))
+    procs = cue.proc.GetProcs(host_pb2.ProcGetProcsRequest()).procs.procs
+    assert [(p.id, p.unbooked) for p in procs] == [(seed.PROC_ID, True)]
+    clock.advance(299)
+    assert len(cue.proc.GetProcs(host_pb2.ProcGetProcsRequest()).procs.procs) == 1
+    clock.advance(1)
     procs = cue.proc.GetProcs(host_pb2.ProcGetProcsRequest()).procs.procs
     assert list(procs) == []
     assert (_host(cue).idle_cores, _host(cue).idle_gpus) == (16, 1)
@@ -283,11 +292,14 @@ def test_kill_proc_running_a_frame_requeues_the_frame(sandbox, cue):
     assert _frame(cue, 3).state == job_pb2.WAITING
 
 
-def test_unbook_proc(cue):
-    """Unbook marks the proc unbooked; Unbook with kill removes it."""
+def test_unbook_proc(clock, cue):
+    """Unbook marks the proc unbooked; a frameless unbooked proc leaves 300 s later."""
     proc = host_pb2.Proc(id=seed.PROC_ID)
     cue.proc.Unbook(host_pb2.ProcUnbookRequest(proc=proc))
     procs = cue.proc.GetProcs(host_pb2.ProcGetProcsRequest()).procs.procs
     assert [p.unbooked for p in procs] == [True]
+    clock.advance(200)
     cue.proc.Unbook(host_pb2.ProcUnbookRequest(proc=proc, kill=True))
+    assert len(cue.proc.GetProcs(host_pb2.ProcGetProcsRequest()).procs.procs) == 1
+    clock.advance(100)
     assert list(cue.proc.GetProcs(host_pb2.ProcGetProcsRequest()).procs.procs) == []

@@ -6,11 +6,10 @@ import grpc
 from opencue_proto import facility_pb2, host_pb2, job_pb2
 
 from opencue_gateway.sandbox import seed
-from tests.sandbox.sandbox_support import rpc_error
+from tests.sandbox.sandbox_support import GIB, rpc_error
 
 HOST = host_pb2.Host(id=seed.HOST_ID)
 PROC = host_pb2.Proc(id=seed.PROC_ID)
-GIB = 1024**3
 
 
 def _host(cue):
@@ -49,7 +48,7 @@ def test_hardware_state_reboot_thread_mode_and_os(cue):
     assert (host.thread_mode, host.os) == (host_pb2.ALL, "rocky9")
 
 
-def test_set_allocation_refuses_busy_hosts(sandbox, cue):
+def test_set_allocation_refuses_busy_hosts(clock, sandbox, cue):
     """A host with procs cannot change allocation; once free it moves and the stats follow."""
     created = cue.allocation.Create(facility_pb2.AllocCreateRequest(
         name="desktop", tag="desktop", facility=facility_pb2.Facility(name="local")
@@ -59,6 +58,7 @@ def test_set_allocation_refuses_busy_hosts(sandbox, cue):
     assert error.code() == grpc.StatusCode.INTERNAL
     assert "You cannot move hosts with running procs between allocations." in error.details()
     cue.proc.Kill(host_pb2.ProcKillRequest(proc=PROC))
+    clock.advance(300)
     cue.host.SetAllocation(request)
     assert _host(cue).alloc_name == "local.desktop"
     moved = cue.allocation.Get(facility_pb2.AllocGetRequest(id=created.id)).allocation
@@ -89,12 +89,18 @@ def test_proc_without_a_frame_has_no_frame_or_layer(cue):
     assert (job.id, host.id) == (seed.JOB_ID, seed.HOST_ID)
 
 
-def test_unbook_procs_counts_and_kills(sandbox, cue):
-    """UnbookProcs answers how many procs matched; with kill their frames go back to WAITING."""
-    _run(sandbox, 0)
+def test_unbook_procs_counts_and_kills(clock, sandbox, cue):
+    """UnbookProcs answers how many procs matched; with kill their frames go back to WAITING
+    once RQD reports, and the frameless seed proc leaves after the 300 s orphan check."""
+    running = _run(sandbox, 0)
     criteria = host_pb2.ProcSearchCriteria(jobs=["testing-job-001"])
     answer = cue.proc.UnbookProcs(host_pb2.ProcUnbookProcsRequest(r=criteria, kill=True))
     assert answer.num_procs == 2
+    procs = cue.host.GetProcs(host_pb2.HostGetProcsRequest(host=HOST)).procs.procs
+    assert running not in [p.id for p in procs]
+    frame = cue.frame.GetFrame(job_pb2.FrameGetFrameRequest(id=seed.FRAME_ID)).frame
+    assert frame.state == job_pb2.WAITING
+    clock.advance(300)
     assert list(cue.host.GetProcs(host_pb2.HostGetProcsRequest(host=HOST)).procs.procs) == []
     assert _host(cue).idle_cores == 16
 

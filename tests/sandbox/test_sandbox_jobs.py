@@ -6,10 +6,9 @@ import grpc
 from opencue_proto import job_pb2, show_pb2
 
 from opencue_gateway.sandbox import seed
-from tests.sandbox.sandbox_support import SPEC, launch, rpc_error
+from tests.sandbox.sandbox_support import GIB, SPEC, launch, rpc_error
 
 JOB = job_pb2.Job(id=seed.JOB_ID)
-GIB = 1024**3
 
 
 def _stats(cue):

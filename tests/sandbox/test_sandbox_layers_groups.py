@@ -6,12 +6,11 @@ import grpc
 from opencue_proto import job_pb2, limit_pb2, show_pb2
 
 from opencue_gateway.sandbox import seed
-from tests.sandbox.sandbox_support import START, rpc_error
+from tests.sandbox.sandbox_support import GIB, START, rpc_error
 
 LAYER = job_pb2.Layer(id=seed.LAYER_ID)
 ROOT = job_pb2.Group(id=seed.GROUP_ID)
 SHOW = show_pb2.Show(id=seed.SHOW_ID)
-GIB = 1024**3
 
 
 def _layer(cue):

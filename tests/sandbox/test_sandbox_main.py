@@ -16,7 +16,7 @@ import grpc
 import pytest
 from opencue_proto import job_pb2, job_pb2_grpc, show_pb2, show_pb2_grpc
 
-from opencue_gateway.sandbox.__main__ import DEFAULT_PORT, build_server, parse_args
+from opencue_gateway.sandbox.__main__ import DEFAULT_PORT, build_server, main, parse_args
 from opencue_gateway.sandbox.generate import FarmSpec
 from tests.sandbox.sandbox_support import CALL_TIMEOUT
 
@@ -70,12 +70,13 @@ def test_defaults_are_loopback_and_cuebots_port():
 
 
 def test_scale_and_simulation_flags():
-    """The farm-size, seed and simulation flags parse to the values given."""
+    """The preset, farm-size, seed, simulation and log flags parse to the values given."""
     args = parse_args([
         "--shows", "2", "--jobs-per-show", "3", "--layers-per-job", "4", "--frames-per-layer",
         "5", "--hosts", "6", "--seed", "7", "--simulate", "--tick-seconds", "2.5", "--speed",
-        "10", "--failure-rate", "0.5",
+        "10", "--failure-rate", "0.5", "--preset", "lively", "--log-root", "/tmp/logs",
     ])
+    assert (args.preset, args.log_root) == ("lively", "/tmp/logs")
     assert (args.shows, args.jobs_per_show, args.layers_per_job) == (2, 3, 4)
     assert (args.frames_per_layer, args.hosts, args.seed) == (5, 6, 7)
     assert (args.simulate, args.tick_seconds, args.speed, args.failure_rate) == (
@@ -83,9 +84,11 @@ def test_scale_and_simulation_flags():
     )
 
 
-@pytest.mark.parametrize("flags", [["--hosts", "-1"], ["--speed", "0"], ["--tick-seconds", "x"]])
+@pytest.mark.parametrize("flags", [["--hosts", "-1"], ["--speed", "0"], ["--tick-seconds", "x"],
+                                   ["--preset", "busy"]])
 def test_bad_flag_values_are_refused(flags):
-    """Negative sizes and non-positive speeds or ticks stop the command with a usage error."""
+    """Negative sizes, non-positive speeds or ticks and unknown presets stop the command with
+    a usage error."""
     with pytest.raises(SystemExit):
         parse_args(flags)
 
@@ -95,6 +98,24 @@ def test_without_size_flags_the_farm_is_the_seed_and_still():
     server = build_server(parse_args([]))
     assert [show.name for show in server.farm.shows()] == ["testing"]
     assert server.simulator is None
+
+
+def test_the_lively_preset_simulates_and_logs_where_asked(tmp_path):
+    """--preset lively builds the studio with a simulator; --log-root makes it write logs."""
+    server = build_server(parse_args(["--preset", "lively", "--log-root", str(tmp_path)]))
+    assert len(server.farm.shows()) > 1 and server.simulator is not None
+    assert server.simulator.logs.root == tmp_path.resolve()
+    assert list(tmp_path.rglob("*.rqlog"))
+
+
+def test_a_log_root_that_cannot_be_made_exits_2_with_one_line(tmp_path, capsys):
+    """A log root under a file cannot be created: one line on stderr, exit status 2."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["--port", "0", "--log-root", str(blocker / "logs")]) == 2
+    assert capsys.readouterr().err.startswith(
+        f"python -m opencue_gateway.sandbox: log root {blocker / 'logs'}: "
+    )
 
 
 def test_size_flags_generate_and_simulate_drives_the_farm():

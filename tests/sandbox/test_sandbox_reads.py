@@ -1,11 +1,23 @@
-"""Every read the sandbox implements answers with the right message and contents."""
+"""Every read the sandbox implements answers with the right message and contents.
+
+Reads that filter run on data with entities on both sides of each criterion (the
+spec's two launched jobs, a finished one, a second host, an inactive show), so a
+criterion the sandbox ignored would change the answer."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from opencue_proto import host_pb2, job_pb2, show_pb2
 
-from opencue_gateway.sandbox import seed
-from tests.sandbox.sandbox_support import START
+from opencue_gateway.sandbox import Farm, seed
+from opencue_gateway.sandbox.farm import new_id
+from opencue_gateway.sandbox.records import Host
+from tests.sandbox.sandbox_support import START, launch
+
+# The names of SPEC's two jobs once launched.
+LIGHTING = "testing-shot002-artist2_lighting"
+COMP = "testing-shot002-artist2_comp_job"
 
 JOB = job_pb2.Job(id=seed.JOB_ID)
 LAYER = job_pb2.Layer(id=seed.LAYER_ID)
@@ -25,34 +37,49 @@ def _frame_numbers(cue, **criteria):
     return [frame.number for frame in cue.job.GetFrames(request).frames.frames]
 
 
+def _kill(cue, job):
+    """Kill a job with a reason, so it is FINISHED."""
+    cue.job.Kill(job_pb2.JobKillRequest(job=job, reason="done with it"))
+
+
 def test_get_shows_and_active_shows(cue):
-    """GetShows and GetActiveShows both list the seed show."""
+    """GetShows lists every show, GetActiveShows only the active ones."""
+    other = cue.show.CreateShow(show_pb2.ShowCreateShowRequest(name="other")).show
+    cue.show.SetActive(show_pb2.ShowSetActiveRequest(show=other, value=False))
     shows = cue.show.GetShows(show_pb2.ShowGetShowsRequest()).shows.shows
     active = cue.show.GetActiveShows(show_pb2.ShowGetActiveShowsRequest()).shows.shows
-    assert [s.name for s in shows] == [s.name for s in active] == ["testing"]
+    assert [s.name for s in shows] == ["testing", "other"]
+    assert [s.name for s in active] == ["testing"]
 
 
 def test_show_groups_root_group_and_jobs(cue):
-    """A show lists its groups, its root group and its pending jobs."""
+    """A show lists its groups, its root group and its pending jobs (not finished ones)."""
+    lighting, comp = launch(cue)
+    _kill(cue, comp)
     groups = cue.show.GetGroups(show_pb2.ShowGetGroupsRequest(show=SHOW)).groups.groups
     root = cue.show.GetRootGroup(show_pb2.ShowGetRootGroupRequest(show=SHOW)).group
     jobs = cue.show.GetJobs(show_pb2.ShowGetJobsRequest(show=SHOW)).jobs.jobs
     assert [g.id for g in groups] == [root.id] == [seed.GROUP_ID]
-    assert [j.id for j in jobs] == [seed.JOB_ID]
+    assert [j.id for j in jobs] == [seed.JOB_ID, lighting.id]
 
 
 def test_get_jobs_filters_by_each_criterion(cue):
-    """GetJobs matches on shows, users, shots, ids, names, substrings and regexes."""
-    assert _job_names(cue) == ["testing-job-001"]
-    assert _job_names(cue, shows=["testing"], users=["artist1"], shots=["shot001"]) == [
-        "testing-job-001"
-    ]
-    assert _job_names(cue, ids=[seed.JOB_ID], jobs=["testing-job-001"]) == ["testing-job-001"]
-    assert _job_names(cue, substr=["job-0"], regex=["^testing-.*1$"]) == ["testing-job-001"]
+    """GetJobs matches on shows, users, shots, ids, names, substrings, regexes and finished."""
+    _, comp = launch(cue)
+    everyone = ["testing-job-001", COMP, LIGHTING]
+    assert _job_names(cue) == everyone
+    assert _job_names(cue, shows=["testing"]) == everyone
+    assert _job_names(cue, users=["artist2"]) == [COMP, LIGHTING]
+    assert _job_names(cue, shots=["shot001"]) == ["testing-job-001"]
+    assert _job_names(cue, ids=[comp.id]) == [COMP]
+    assert _job_names(cue, jobs=["testing-job-001", LIGHTING]) == ["testing-job-001", LIGHTING]
+    assert _job_names(cue, substr=["job-0", "lighting"]) == ["testing-job-001", LIGHTING]
+    assert _job_names(cue, regex=["_comp_"]) == [COMP]
+    assert _job_names(cue, users=["artist2"], regex=["light"]) == [LIGHTING]
     assert _job_names(cue, shows=["other"]) == []
-    assert _job_names(cue, users=["artist2"]) == []
-    assert _job_names(cue, shots=["shot002"]) == []
-    assert _job_names(cue, regex=["^job"]) == []
+    _kill(cue, comp)
+    assert _job_names(cue) == ["testing-job-001", LIGHTING]
+    assert _job_names(cue, include_finished=True) == everyone
 
 
 def test_find_job_get_current_and_is_job_pending(cue):
@@ -124,29 +151,44 @@ def test_frames_by_id_by_name_and_by_job_name(cue):
 
 
 def test_groups(cue):
-    """GetGroup, FindGroup and the group's job list agree."""
+    """GetGroup, FindGroup and the group's list of pending jobs agree."""
+    _, comp = launch(cue)
+    _kill(cue, comp)
     by_id = cue.group.GetGroup(job_pb2.GroupGetGroupRequest(id=seed.GROUP_ID)).group
     by_name = cue.group.FindGroup(
         job_pb2.GroupFindGroupRequest(show="testing", name="default")
     ).group
     jobs = cue.group.GetJobs(job_pb2.GroupGetJobsRequest(group=by_id)).jobs.jobs
     assert by_id == by_name
-    assert [j.name for j in jobs] == ["testing-job-001"]
+    assert [j.name for j in jobs] == ["testing-job-001", LIGHTING]
 
 
-def test_hosts_filters(cue):
-    """GetHosts matches on names, ids, substrings, regexes and lock states."""
+def test_hosts_filters(sandbox, cue):
+    """GetHosts matches on names, ids, allocations, states, lock states, substrings and
+    regexes, against a second host that differs in each."""
+    with sandbox.farm.lock:
+        desk = sandbox.farm.add_host(Host(
+            id=new_id(), name="desk-002", alloc_name="local.desktop", cores=8.0, memory=1,
+            gpus=0.0, gpu_memory=0, total_memory=1, free_memory=1, boot_time=START,
+            ping_time=START, os="linux", state=host_pb2.DOWN, lock_state=host_pb2.LOCKED,
+        ))
 
     def names(**criteria):
         """Host names GetHosts returns for these criteria."""
         request = host_pb2.HostGetHostsRequest(r=host_pb2.HostSearchCriteria(**criteria))
         return [h.name for h in cue.host.GetHosts(request).hosts.hosts]
 
-    assert names() == ["render-host-001"]
-    assert names(hosts=["render-host-001"], ids=[seed.HOST_ID]) == ["render-host-001"]
-    assert names(substr=["host"], regex=["^render"]) == ["render-host-001"]
+    both = ["desk-002", "render-host-001"]
+    assert names() == both
+    assert names(hosts=["render-host-001"]) == ["render-host-001"]
+    assert names(ids=[desk.id]) == ["desk-002"]
+    assert names(hosts=["render-host-001"], ids=[desk.id]) == []
+    assert names(allocs=["local.general"]) == ["render-host-001"]
+    assert names(states=host_pb2.HardwareStateSeq(state=[host_pb2.DOWN])) == ["desk-002"]
     assert names(lock_states=host_pb2.LockStateSeq(state=[host_pb2.OPEN])) == ["render-host-001"]
-    assert names(lock_states=host_pb2.LockStateSeq(state=[host_pb2.LOCKED])) == []
+    assert names(substr=["desk", "render"]) == both
+    assert names(substr=["render"]) == ["render-host-001"]
+    assert names(regex=["^desk"]) == ["desk-002"]
     assert names(hosts=["other"]) == []
 
 
@@ -175,20 +217,35 @@ def test_deed_owner_and_host(cue):
     assert (owner.id, host.id) == (seed.OWNER_ID, seed.HOST_ID)
 
 
-def test_procs_filters_and_paging(cue):
-    """ProcInterface.GetProcs matches on host, job, layer and show, and pages."""
+def test_get_procs_lists_the_seed_proc(cue):
+    """ProcInterface.GetProcs lists the seed proc (criteria and paging: test_sandbox_search)."""
+    procs = cue.proc.GetProcs(host_pb2.ProcGetProcsRequest()).procs.procs
+    assert [(p.id, p.name, p.job_name) for p in procs] == [
+        (seed.PROC_ID, "render-host-001/4.00/1", seed.JOB_NAME)
+    ]
 
-    def ids(**criteria):
-        """Proc ids GetProcs returns for these criteria."""
-        request = host_pb2.ProcGetProcsRequest(r=host_pb2.ProcSearchCriteria(**criteria))
-        return [p.id for p in cue.proc.GetProcs(request).procs.procs]
 
-    assert ids() == [seed.PROC_ID]
-    assert ids(hosts=["render-host-001"], jobs=["testing-job-001"], layers=["layer_name"],
-               shows=["testing"]) == [seed.PROC_ID]
-    assert ids(max_results=[1]) == [seed.PROC_ID]
-    assert ids(first_result=2) == []
-    assert ids(jobs=["other"]) == []
+def test_get_updated_frames_caps_at_100_and_filters_layers(clock, serve):
+    """GetUpdatedFrames answers at most 100 changed frames, and with a layer filter only
+    that layer's."""
+    farm = Farm.generated(clock=clock, shows=1, jobs_per_show=1, layers_per_job=2,
+                          frames_per_layer=120, hosts=0)
+    job = next(j for j in farm.jobs() if j.show.name == "show001")
+    clock.advance(10)
+    farm.retry_frames(frame for layer in job.layers.values() for frame in layer.frames)
+    cue = serve(farm)
+
+    def updated(*layers):
+        """Layer names of the updated frames GetUpdatedFrames answers."""
+        request = job_pb2.JobGetUpdatedFramesRequest(
+            job=job_pb2.Job(id=job.id), last_check=START + 5,
+            layer_filter=job_pb2.LayerSeq(layers=[job_pb2.Layer(id=lay.id) for lay in layers]),
+        )
+        frames = cue.job.GetUpdatedFrames(request).updated_frames.updated_frames
+        return Counter(farm.frame(f.id).layer.name for f in frames)
+
+    assert sum(updated().values()) == 100
+    assert updated(job.layers["comp"]) == {"comp": 100}
 
 
 def test_get_updated_frames(clock, cue):

@@ -1,14 +1,18 @@
-"""Search criteria filter as Cuebot's JobSearch, FrameSearch and HostSearch do, and page."""
+"""Search criteria filter as Cuebot's JobSearch, FrameSearch, HostSearch and ProcSearch do,
+and page.  Each case's data holds entities on both sides of the criterion, so a criterion
+the sandbox ignored, or applied in the wrong unit, would change the answer."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
-from opencue_proto import host_pb2, job_pb2
+from opencue_proto import criterion_pb2, host_pb2, job_pb2
 
 from opencue_gateway.sandbox import Farm, seed
-from tests.sandbox.sandbox_support import START, FakeClock
+from opencue_gateway.sandbox.admin_records import Allocation, Facility
+from tests.sandbox.sandbox_support import GIB, START, FakeClock
 
-GIB = 1024**3
 HOUR = 3600
 
 
@@ -138,7 +142,8 @@ def test_frame_criteria_change_date(cue, farm, clock):
 
 
 def test_frame_paging_walks_layers_in_dispatch_order(cue, farm):
-    """Pages follow frame dispatch order then layer order; limit 0 or over 1,000 means 1,000."""
+    """Pages follow frame dispatch order then layer order; a limit of 0 is a full page, not
+    an empty one (how full: test_frame_pages_hold_at_most_1000_frames)."""
     job = farm.jobs()[1]
     order = [(n, layer) for n in range(1, 21) for layer in ("render", "comp")]
     assert _frames(cue, job.id, page=1, limit=3) == order[:3]
@@ -146,7 +151,18 @@ def test_frame_paging_walks_layers_in_dispatch_order(cue, farm):
     assert _frames(cue, job.id, page=14, limit=3) == order[39:]
     assert _frames(cue, job.id, page=15, limit=3) == []
     assert _frames(cue, job.id, limit=0) == order
-    assert _frames(cue, job.id, limit=5000) == order
+
+
+def test_frame_pages_hold_at_most_1000_frames(serve):
+    """A limit of 0, or over 1,000, pages by 1,000 frames, as Cuebot's FrameSearch caps it."""
+    farm = Farm.generated(clock=FakeClock(START), shows=1, jobs_per_show=1, layers_per_job=2,
+                          frames_per_layer=600, hosts=0)
+    job = next(j for j in farm.jobs() if j.show.name == "show001")
+    cue = serve(farm)
+    assert len(_frames(cue, job.id, limit=0)) == 1000
+    assert len(_frames(cue, job.id, limit=5000)) == 1000
+    assert len(_frames(cue, job.id, page=2, limit=5000)) == 200
+    assert len(_frames(cue, job.id, page=2, limit=999)) == 201
 
 
 def test_frame_offset_max_results_and_include_finished_are_ignored(cue, farm):
@@ -162,7 +178,10 @@ def test_host_criteria_each_narrow_and_combine(cue, farm):
     """hosts, ids, allocs, states, lock_states, regex and substr each narrow the host list."""
     generated = ["host0001", "host0002", "host0003", "host0004"]
     assert _hosts(cue) == [*generated, "render-host-001"]
-    assert _hosts(cue, hosts=["host0002"], ids=[farm.find_host("host0002").id]) == ["host0002"]
+    assert _hosts(cue, hosts=["host0001", "host0003"]) == ["host0001", "host0003"]
+    ids = [farm.find_host(name).id for name in ("host0002", "host0004")]
+    assert _hosts(cue, ids=ids) == ["host0002", "host0004"]
+    assert _hosts(cue, hosts=["host0002", "host0003"], ids=ids) == ["host0002"]
     assert _hosts(cue, allocs=["local.general"]) == [*generated, "render-host-001"]
     assert _hosts(cue, allocs=["local.other"]) == []
     host = host_pb2.Host(id=farm.find_host("host0003").id)
@@ -174,3 +193,98 @@ def test_host_criteria_each_narrow_and_combine(cue, farm):
     assert _hosts(cue, regex=["^host000[12]$"]) == ["host0001", "host0002"]
     assert _hosts(cue, substr=["render"]) == ["render-host-001"]
     assert _hosts(cue, substr=["host"], lock_states=locked) == ["host0001"]
+
+
+@pytest.fixture
+def procs(farm, clock):
+    """Four procs, listed as GetProcs sorts them (by host name), booked at different times:
+
+    ======  ==============  =======================  ==========  =======  ==============
+    proc    host            job                      layer       memory   booked
+    ======  ==============  =======================  ==========  =======  ==============
+    p1      host0001        show001's first job      render      1 GiB    START
+    p2      host0002        show002's first job      comp        4 GiB    START + 600
+    p3      host0003        show001's first job      comp        16 GiB   START + 1200
+    seed    render-host-001 testing-job-001          layer_name  8 GiB    START - 300
+    ======  ==============  =======================  ==========  =======  ==============
+
+    host0003 is in allocation ``local.desktop``; the clock ends at START + 1800.
+    """
+    facility = farm.get(Facility, seed.FACILITY_ID)
+    farm.register(Allocation(id="alloc-desktop", name="local.desktop", tag="desktop",
+                             facility=facility))
+    farm.find_host("host0003").alloc_name = "local.desktop"
+    first = {show: next(j for j in farm.jobs() if j.show.name == show)
+             for show in ("show001", "show002")}
+    booked = []
+    for host, job, layer, memory in (("host0001", first["show001"], "render", GIB),
+                                      ("host0002", first["show002"], "comp", 4 * GIB),
+                                      ("host0003", first["show001"], "comp", 16 * GIB)):
+        frame = job.layers[layer].frames[0]
+        booked.append(farm.start_frame(frame, farm.find_host(host), 1.0, memory).id)
+        clock.advance(600)
+    return SimpleNamespace(p1=booked[0], p2=booked[1], p3=booked[2], seed=seed.PROC_ID,
+                           show001=first["show001"].name)
+
+
+def _procs(cue, **criteria):
+    """Ids of the procs GetProcs returns for these criteria."""
+    request = host_pb2.ProcGetProcsRequest(r=host_pb2.ProcSearchCriteria(**criteria))
+    return [proc.id for proc in cue.proc.GetProcs(request).procs.procs]
+
+
+def test_proc_criteria_names_each_narrow_and_combine(cue, procs):
+    """hosts, jobs, layers, shows and allocs each narrow the procs, combined with AND."""
+    p = procs
+    assert _procs(cue) == [p.p1, p.p2, p.p3, p.seed]
+    assert _procs(cue, hosts=["host0002", "render-host-001"]) == [p.p2, p.seed]
+    assert _procs(cue, jobs=[p.show001]) == [p.p1, p.p3]
+    assert _procs(cue, layers=["comp"]) == [p.p2, p.p3]
+    assert _procs(cue, shows=["show002"]) == [p.p2]
+    assert _procs(cue, allocs=["local.desktop"]) == [p.p3]
+    assert _procs(cue, jobs=[p.show001], layers=["comp"]) == [p.p3]
+
+
+def test_proc_criteria_memory_is_reserved_kb(cue, procs):
+    """memory_range bounds reserved KB both ways; memory_greater_than and memory_less_than
+    keep procs reserving at least their value, as Cuebot applies both (the proto types
+    memory_less_than as a GreaterThan criterion)."""
+    p = procs
+    in_range = criterion_pb2.InRangeIntegerSearchCriterion(min=2 * GIB, max=8 * GIB)
+    assert _procs(cue, memory_range=[in_range]) == [p.p2, p.seed]
+    at_least = [criterion_pb2.GreaterThanIntegerSearchCriterion(value=4 * GIB)]
+    assert _procs(cue, memory_greater_than=at_least) == [p.p2, p.p3, p.seed]
+    assert _procs(cue, memory_less_than=at_least) == [p.p2, p.p3, p.seed]
+    wide = criterion_pb2.InRangeIntegerSearchCriterion(min=GIB, max=16 * GIB)
+    eight = [criterion_pb2.GreaterThanIntegerSearchCriterion(value=8 * GIB)]
+    assert _procs(cue, memory_range=[wide], memory_greater_than=eight) == [p.p3, p.seed]
+
+
+def test_proc_criteria_duration_is_seconds_since_dispatch(cue, procs):
+    """duration_range keeps procs dispatched that many seconds before now."""
+    p = procs
+    recent = criterion_pb2.InRangeIntegerSearchCriterion(min=0, max=1200)
+    assert _procs(cue, duration_range=[recent]) == [p.p2, p.p3]
+    older = criterion_pb2.InRangeIntegerSearchCriterion(min=1500, max=3000)
+    assert _procs(cue, duration_range=[older]) == [p.p1, p.seed]
+
+
+def test_proc_paging_first_result_and_max_results(cue, procs):
+    """first_result is 1-based and max_results caps the count, over the sorted procs."""
+    p = procs
+    assert _procs(cue, max_results=[2]) == [p.p1, p.p2]
+    assert _procs(cue, first_result=2) == [p.p2, p.p3, p.seed]
+    assert _procs(cue, first_result=3, max_results=[1]) == [p.p3]
+    assert _procs(cue, first_result=5) == []
+
+
+def test_unbook_procs_acts_on_the_memory_and_duration_criteria(cue, procs):
+    """UnbookProcs unbooks only the procs the same criteria select."""
+    at_least = [criterion_pb2.GreaterThanIntegerSearchCriterion(value=8 * GIB)]
+    request = host_pb2.ProcUnbookProcsRequest(
+        r=host_pb2.ProcSearchCriteria(memory_greater_than=at_least, max_results=[10])
+    )
+    assert cue.proc.UnbookProcs(request).num_procs == 2
+    unbooked = {proc.id for proc in cue.proc.GetProcs(host_pb2.ProcGetProcsRequest()).procs.procs
+                if proc.unbooked}
+    assert unbooked == {procs.p3, procs.seed}

@@ -5,8 +5,7 @@ from __future__ import annotations
 from opencue_proto import host_pb2, job_pb2, show_pb2
 
 from opencue_gateway.sandbox import seed
-
-GIB = 1024**3
+from tests.sandbox.sandbox_support import GIB, START
 
 
 def test_seed_show(cue):
@@ -23,7 +22,8 @@ def test_seed_show(cue):
 
 
 def test_seed_job(cue):
-    """The job ``testing-job-001`` has the README's fields and six pending frames."""
+    """The job ``testing-job-001`` has the README's fields, six pending frames, and was
+    launched ten minutes before the sandbox started."""
     job = cue.job.GetJob(job_pb2.JobGetJobRequest(id="00000000-0000-0000-0000-000000000001")).job
     assert (job.name, job.show, job.shot, job.user) == (
         "testing-job-001", "testing", "shot001", "artist1"
@@ -31,7 +31,7 @@ def test_seed_job(cue):
     assert (job.group, job.facility, job.os) == ("default", "cloud", "linux")
     assert (job.priority, job.min_cores, job.max_cores) == (100, 1, 10)
     assert job.log_dir == "/shots/testing/shot001/logs"
-    assert job.start_time == 1694000000
+    assert job.start_time == START - 600
     assert job.state == job_pb2.PENDING and not job.is_paused
     stats = job.job_stats
     assert (stats.total_layers, stats.total_frames) == (1, 6)
@@ -64,7 +64,7 @@ def test_seed_frames(cue):
     first = frames[0]
     assert (first.id, first.name) == ("00000000-0000-0000-0000-000000000002", "0001-layer_name")
     assert (first.state, first.exit_status, first.last_resource) == (job_pb2.WAITING, -1, "/0.00/0")
-    assert (first.checkpoint_state, first.llu_time) == (job_pb2.DISABLED, 1694000000)
+    assert (first.checkpoint_state, first.llu_time) == (job_pb2.DISABLED, START - 600)
     assert all(f.state == job_pb2.WAITING for f in frames)
 
 
@@ -81,15 +81,15 @@ def test_seed_group(cue):
 
 
 def test_seed_host(cue):
-    """The host ``render-host-001`` has 16 cores, 4 of them reserved by the seed proc."""
+    """The host ``render-host-001`` has 16 cores (4 reserved by the seed proc), memory in KB."""
     host = cue.host.GetHost(
         host_pb2.HostGetHostRequest(id="00000000-0000-0000-0000-000000000005")
     ).host
     assert (host.name, host.lock_state, host.os) == ("render-host-001", host_pb2.OPEN, "linux")
-    assert (host.boot_time, host.ping_time) == (1694000000, 1694001000)
+    assert (host.boot_time, host.ping_time) == (START - 3 * 86400, START)
     assert (host.cores, host.idle_cores) == (16, 12)
-    assert (host.total_memory, host.free_memory) == (68719476736, 34359738368)
-    assert (host.gpus, host.gpu_memory) == (1, 8589934592)
+    assert (host.total_memory, host.free_memory) == (67_108_864, 33_554_432)
+    assert (host.gpus, host.gpu_memory) == (1, 8_388_608)
     assert host.nimby_enabled
 
 
@@ -104,7 +104,7 @@ def test_seed_proc(cue):
         "00000000-0000-0000-0000-000000000006", "render-host-001/4.00/1"
     )
     assert (proc.log_path, proc.reserved_cores) == ("/tmp/rqd/logs/proc-001.log", 4)
-    assert (proc.used_memory, proc.reserved_memory) == (2147483648, 8589934592)
+    assert (proc.used_memory, proc.reserved_memory) == (2_097_152, 8_388_608)
     assert (proc.job_name, proc.show_name, proc.group_name) == (
         "testing-job-001", "testing", "default"
     )
