@@ -105,6 +105,14 @@ def _settings_of(cls: type) -> tuple[Setting, ...]:
 _count = int_parser(0, 1_000_000)
 
 
+def parse_preset(text: str) -> str:
+    """The sandbox's starting farm: lively or readme."""
+    preset = text.strip().lower()
+    if preset not in ("lively", "readme"):
+        raise ValueError("expected lively or readme")
+    return preset
+
+
 @dataclass(frozen=True, slots=True)
 class SandboxConfig:
     """The embedded sandbox Cuebot (``--sandbox``): farm size, randomness, simulation."""
@@ -114,10 +122,19 @@ class SandboxConfig:
         "run an in-memory sandbox Cuebot inside the gateway and use it (no OpenCue needed; the "
         "JWT secret defaults to default-secret-key, REST_HOST to 127.0.0.1)",
         switch=True, flag_name="sandbox")
+    preset: str = setting(
+        "SANDBOX_PRESET", "lively", parse_preset,
+        "sandbox: the farm to start with: `lively`, the README's entities in a simulated studio "
+        "with a few hours of history (always simulating), or `readme`, the README's entities "
+        "alone, still", flag_name="preset")
     simulate: bool = setting(
         "SANDBOX_SIMULATE", "false", parse_bool,
         "sandbox: advance time (dispatch, run and finish frames)", switch=True,
         flag_name="simulate")
+    log_root: str | None = setting(
+        "SANDBOX_LOG_ROOT", None, parse_text,
+        "sandbox: put the jobs' log directories under this directory and write each simulated "
+        "frame's rqlog there, as RQD would (default: no logs)", flag_name="log-root")
     shows: int | None = setting(
         "SANDBOX_SHOWS", None, _count, "sandbox: generate a farm with this many shows (default 1 "
         "when another size is given; none: the README's seed farm)", flag_name="shows")
@@ -150,9 +167,10 @@ class SandboxConfig:
         """Keyword arguments of the sandbox factory: the sizes given, and the run options."""
         sizes = {name: getattr(self, name) for name in SANDBOX_SIZES
                  if getattr(self, name) is not None}
-        return {"sizes": sizes, "seed": self.seed, "simulate": self.simulate,
-                "tick_seconds": self.tick_seconds, "speed": self.speed,
-                "failure_rate": self.failure_rate}
+        return {"preset": self.preset, "sizes": sizes, "seed": self.seed,
+                "simulate": self.simulate, "tick_seconds": self.tick_seconds,
+                "speed": self.speed, "failure_rate": self.failure_rate,
+                "log_root": self.log_root}
 
 
 SANDBOX_SIZES = ("shows", "jobs_per_show", "layers_per_job", "frames_per_layer", "hosts")
@@ -362,10 +380,18 @@ def _read_values(settings: tuple[Setting, ...], environ: Mapping[str, str],
     return values, given
 
 
-def _sandbox_config(environ: Mapping[str, str], flags: Mapping[str, str | None]) -> SandboxConfig:
-    """The sandbox's settings; any of them given without --sandbox is a mistake worth naming."""
-    values, given = _read_values(SANDBOX_SETTINGS, environ, flags)
-    stray = [source for attribute, source in given.items() if attribute != "enabled"]
+def sandbox_config(flags: Mapping[str, str | None],
+                   environ: Mapping[str, str] | None = None) -> SandboxConfig:
+    """The sandbox's settings (flags over ``environ``, by default this process's).
+
+    A sandbox flag without --sandbox is a mistake worth naming.
+
+    (Variables are not: an environment file may hold sandbox settings for when it is on.)
+    """
+    values, given = _read_values(SANDBOX_SETTINGS, os.environ if environ is None else environ,
+                                 flags)
+    stray = [source for attribute, source in given.items()
+             if attribute != "enabled" and source.startswith("--")]
     if stray and not values["enabled"]:
         raise ConfigError(stray[0], "only applies with --sandbox")
     return SandboxConfig(**values)
@@ -379,7 +405,7 @@ def load_config(environ: Mapping[str, str], flags: Mapping[str, str | None]) -> 
     the sandbox holds no real farm; for the same reason it listens on
     loopback unless REST_HOST (or LISTEN) says otherwise.
     """
-    sandbox = _sandbox_config(environ, flags)
+    sandbox = sandbox_config(flags, environ)
     values, given = _read_values(GATEWAY_SETTINGS, environ, flags)
     values["jwt_secret"] = _load_secret(values["jwt_secret"], values["jwt_secret_file"],
                                         sandbox.enabled)

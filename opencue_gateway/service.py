@@ -208,5 +208,8 @@ def _sandbox(config: GatewayConfig) -> SandboxService | None:
         return None
     from opencue_gateway.sandbox.factory import sandbox_server
 
-    return SandboxService(sandbox_server(**config.sandbox.server_options()))
+    try:
+        return SandboxService(sandbox_server(**config.sandbox.server_options()))
+    except ValueError as error:
+        raise ConfigError("SANDBOX_LOG_ROOT", str(error)) from None
 

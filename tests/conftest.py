@@ -44,7 +44,8 @@ def make_config(sandbox: bool = False, **env: str | None) -> GatewayConfig:
                                    "REST_HOST": "127.0.0.1", "SHUTDOWN_GRACE": "5s",
                                    "DRAIN_DELAY": "0s", "RATE_LIMIT_RPS": "0"}
     if sandbox:
-        base["SANDBOX"] = "true"
+        # The README's entities alone: tests need a farm that holds still.
+        base.update({"SANDBOX": "true", "SANDBOX_PRESET": "readme"})
     base.update(env)
     return load_config({k: v for k, v in base.items() if v is not None}, {})
 

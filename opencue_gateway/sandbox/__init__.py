@@ -5,8 +5,8 @@ It is a real grpcio server, on loopback by default, so tests, demos
 benchmarks exercise the same gRPC bytes a real Cuebot exchanges.
 
 * :class:`Farm` holds the farm (:mod:`.records`, :mod:`.admin_records`,
-  :mod:`.depends`); ``Farm.seeded()`` is the README's example entities
-  (:mod:`.seed`), ``Farm.generated(shows=..., jobs_per_show=...,
+  :mod:`.depends`); ``seed.seeded_farm()`` is the README's example entities
+  (:mod:`.seed`), ``generate.generated_farm(shows=..., jobs_per_show=...,
   layers_per_job=..., frames_per_layer=..., hosts=..., seed=...)`` adds a
   reproducible farm of any size (:mod:`.generate`, :class:`FarmSpec`).
 * The handlers (one ``rpc_*`` module per service family, gathered by

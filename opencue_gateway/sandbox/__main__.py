@@ -25,21 +25,23 @@ import sys
 import threading
 from types import FrameType
 
-from opencue_gateway.sandbox import lively
-from opencue_gateway.sandbox.factory import PRESETS, SIZE_OPTIONS, sandbox_server
-from opencue_gateway.sandbox.generate import FarmSpec
+from opencue_gateway.config import SANDBOX_SETTINGS, ConfigError, sandbox_config
+from opencue_gateway.sandbox.factory import sandbox_server
 from opencue_gateway.sandbox.server import SandboxServer
 
+PROG = "python -m opencue_gateway.sandbox"
 # Cuebot's own gRPC port, so clients configured for a real Cuebot find the sandbox.
 DEFAULT_PORT = 8443
+# Run on its own, the sandbox starts still (tests, another gateway pointed at it); the
+# gateway's --sandbox starts the lively farm.
+DEFAULT_PRESET = "readme"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    """Read the address, farm-size and simulation flags."""
+    """Read the address, and the sandbox's settings as the gateway declares them (config.py)."""
     parser = argparse.ArgumentParser(
-        prog="python -m opencue_gateway.sandbox",
-        description="Run an in-memory stand-in for OpenCue's Cuebot gRPC API.",
-    )
+        prog=PROG, description="Run an in-memory stand-in for OpenCue's Cuebot gRPC API.",
+        epilog="Each setting can also be given by its variable; a flag wins.")
     parser.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default: %(default)s, loopback)"
     )
@@ -47,58 +49,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--port", type=int, default=DEFAULT_PORT,
         help="port to bind; 0 picks a free one (default: %(default)s, Cuebot's)",
     )
-    parser.add_argument(
-        "--preset", choices=PRESETS, default="readme",
-        help="the farm to start with: readme, the README's entities, still; lively, the "
-             "README's entities in a simulated studio with a few hours of history "
-             "(default: %(default)s)",
-    )
-    defaults = FarmSpec()
-    scale = parser.add_argument_group(
-        "farm size (readme: any of these adds a generated farm; lively: they resize it)"
-    )
-    for name in SIZE_OPTIONS:
-        scale.add_argument(
-            f"--{name.replace('_', '-')}", type=_count, default=None,
-            help=f"default: readme {getattr(defaults, name)} (when another size flag is "
-                 f"given), lively {getattr(lively.SIZES, name)}",
-        )
-    parser.add_argument(
-        "--seed", type=int, default=0,
-        help="seed of the generated farm and of the simulation (default: %(default)s)",
-    )
-    simulation = parser.add_argument_group("simulation")
-    simulation.add_argument(
-        "--simulate", action="store_true", help="dispatch, run and finish frames as time passes"
-    )
-    simulation.add_argument(
-        "--tick-seconds", type=_positive, default=1.0,
-        help="simulated seconds per tick (default: %(default)s)",
-    )
-    simulation.add_argument(
-        "--speed", type=_positive, default=1.0,
-        help="simulated seconds per wall-clock second (default: %(default)s)",
-    )
-    simulation.add_argument(
-        "--failure-rate", type=float, default=0.05,
-        help="share of frame runs that fail (default: %(default)s)",
-    )
-    simulation.add_argument(
-        "--log-root", metavar="DIR", default=None,
-        help="put the jobs' log directories under DIR and write each simulated frame's "
-             "rqlog there, as RQD would (default: no logs written)",
-    )
+    for item in SANDBOX_SETTINGS:
+        if item.attribute == "enabled":
+            continue
+        text = item.help.removeprefix("sandbox: ").replace("`", "")
+        default = DEFAULT_PRESET if item.attribute == "preset" else item.default
+        if item.switch:
+            parser.add_argument(f"--{item.flag}", action="store_true",
+                                help=f"{text} [{item.variable}]")
+        else:
+            parser.add_argument(f"--{item.flag}", dest=item.attribute, default=None,
+                                help=f"{text} [{item.variable}; default: {default or 'none'}]")
     return parser.parse_args(argv)
 
 
 def build_server(args: argparse.Namespace) -> SandboxServer:
-    """The server the flags describe: seed or generated farm, simulated or not."""
-    sizes = {name: getattr(args, name) for name in SIZE_OPTIONS if getattr(args, name) is not None}
-    return sandbox_server(
-        args.host, args.port, preset=args.preset, sizes=sizes, seed=args.seed,
-        simulate=args.simulate, tick_seconds=args.tick_seconds, speed=args.speed,
-        failure_rate=args.failure_rate, log_root=args.log_root,
-    )
+    """The server the flags describe; a bad value raises ConfigError naming its flag."""
+    flags: dict[str, str | None] = {"enabled": "true"}
+    for item in SANDBOX_SETTINGS[1:]:
+        value = getattr(args, item.attribute)
+        flags[item.attribute] = ("true" if value else None) if item.switch else value
+    if flags["preset"] is None:
+        flags["preset"] = DEFAULT_PRESET
+    config = sandbox_config(flags)
+    try:
+        return sandbox_server(args.host, args.port, **config.server_options())
+    except ValueError as error:
+        raise ConfigError("--log-root", str(error)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         server = build_server(args)
-    except ValueError as error:
-        print(f"python -m opencue_gateway.sandbox: {error}", file=sys.stderr)
+    except ConfigError as error:
+        print(f"{PROG}: {error}", file=sys.stderr)
         return 2
     stop = threading.Event()
 
@@ -125,22 +102,6 @@ def main(argv: list[str] | None = None) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
-
-
-def _count(text: str) -> int:
-    """A farm size: a whole number, zero or more."""
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected zero or more, got {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    """A duration or rate above zero."""
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number above zero, got {text}")
-    return value
 
 
 if __name__ == "__main__":

@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 
 from opencue_gateway.sandbox import lively
-from opencue_gateway.sandbox.farm import DEFAULT_LOG_ROOT, Farm
+from opencue_gateway.sandbox.farm import DEFAULT_LOG_ROOT
+from opencue_gateway.sandbox.generate import generated_farm
 from opencue_gateway.sandbox.rqlog import FrameLogs
+from opencue_gateway.sandbox.seed import seeded_farm
 from opencue_gateway.sandbox.server import SandboxServer
 from opencue_gateway.sandbox.simulate import Simulator
 
@@ -65,8 +67,8 @@ def sandbox_server(
         simulator = Simulator(farm, still_jobs=lively.STILL_JOBS, **settings)
         lively.bring_to_start(simulator, start)
     elif preset == "readme":
-        farm = (Farm.generated(seed=seed, log_root=root, **sizes) if sizes
-                else Farm.seeded(log_root=root))
+        farm = (generated_farm(seed=seed, log_root=root, **sizes) if sizes
+                else seeded_farm(log_root=root))
         simulator = Simulator(farm, **settings) if simulate else None
     else:
         raise ValueError(f"unknown preset {preset!r}: expected one of {', '.join(PRESETS)}")

@@ -40,7 +40,7 @@ from typing import Any, TypeVar
 
 from opencue_proto import job_pb2
 
-from opencue_gateway.sandbox import errors, seed
+from opencue_gateway.sandbox import errors
 from opencue_gateway.sandbox.depends import Depends
 from opencue_gateway.sandbox.records import (
     Comment,
@@ -162,30 +162,6 @@ class Farm:
         self._owners_by_name: dict[str, Owner] = {}
         self._deeds: dict[str, Deed] = {}
         self._deeds_by_host: dict[str, Deed] = {}
-
-    @classmethod
-    def seeded(
-        cls, clock: Callable[[], float] = time.time, log_root: str = DEFAULT_LOG_ROOT
-    ) -> Farm:
-        """A farm holding the README's example entities (see :mod:`.seed`)."""
-        farm = cls(clock, log_root=log_root)
-        seed.populate(farm)
-        return farm
-
-    @classmethod
-    def generated(
-        cls, clock: Callable[[], float] = time.time, log_root: str = DEFAULT_LOG_ROOT,
-        **spec: Any,
-    ) -> Farm:
-        """The seed farm plus generated shows, jobs and hosts (see :mod:`.generate`).
-
-        Keywords are those of :class:`~opencue_gateway.sandbox.generate.FarmSpec`:
-        ``shows``, ``jobs_per_show``, ``layers_per_job``, ``frames_per_layer``,
-        ``hosts`` and ``seed``.
-        """
-        from opencue_gateway.sandbox.generate import FarmSpec, build
-
-        return build(FarmSpec(**spec), clock, log_root)
 
     def set_clock(self, clock: Callable[[], float]) -> None:
         """Read time from ``clock`` from now on (the simulator installs simulated time)."""

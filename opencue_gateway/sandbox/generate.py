@@ -146,3 +146,13 @@ def add_host(
         free_mcp=gib(MCP_GIB), gpus=0.0, gpu_memory=0, boot_time=now - 86400, ping_time=now,
         os="linux", tags=["general"],
     ))
+
+
+def generated_farm(clock: Callable[[], float] = time.time, log_root: str = DEFAULT_LOG_ROOT,
+                   **spec: int) -> Farm:
+    """The seed farm plus generated shows, jobs and hosts.
+
+    Keywords are those of :class:`FarmSpec`: ``shows``, ``jobs_per_show``,
+    ``layers_per_job``, ``frames_per_layer``, ``hosts`` and ``seed``.
+    """
+    return build(FarmSpec(**spec), clock, log_root)

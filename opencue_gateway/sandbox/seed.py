@@ -26,7 +26,8 @@ memory.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable
 
 from opencue_proto import job_pb2
 
@@ -38,11 +39,9 @@ from opencue_gateway.sandbox.admin_records import (
     Service,
     Subscription,
 )
+from opencue_gateway.sandbox.farm import DEFAULT_LOG_ROOT, Farm
 from opencue_gateway.sandbox.records import Deed, Group, Host, Job, Layer, Owner, Proc, Show
 from opencue_gateway.sandbox.units import gib
-
-if TYPE_CHECKING:
-    from opencue_gateway.sandbox.farm import Farm
 
 SHOW_ID = "00000000-0000-0000-0000-000000000000"
 JOB_ID = "00000000-0000-0000-0000-000000000001"
@@ -174,3 +173,10 @@ def populate_readme(farm: Farm) -> Show:
     owner = farm.add_owner(Owner(id=OWNER_ID, name=OWNER_NAME, show=show))
     farm.add_deed(Deed(id=DEED_ID, owner=owner, host=host))
     return show
+
+
+def seeded_farm(clock: Callable[[], float] = time.time, log_root: str = DEFAULT_LOG_ROOT) -> Farm:
+    """A farm holding the README's example entities."""
+    farm = Farm(clock, log_root=log_root)
+    populate(farm)
+    return farm

@@ -24,6 +24,7 @@ from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.sandbox import errors
 from opencue_gateway.sandbox.farm import Farm
 from opencue_gateway.sandbox.handlers import HANDLERS, Handler
+from opencue_gateway.sandbox.seed import seeded_farm
 from opencue_gateway.sandbox.simulate import Simulator
 
 # grpc-java's server defaults for keepalive enforcement: pings without data
@@ -55,7 +56,7 @@ class SandboxServer:
         simulator: Simulator | None = None,
     ) -> None:
         self.host = host
-        self.farm = farm if farm is not None else Farm.seeded()
+        self.farm = farm if farm is not None else seeded_farm()
         if simulator is not None and simulator.farm is not self.farm:
             raise ValueError("the simulator must drive the server's farm")
         self.simulator = simulator

@@ -26,7 +26,8 @@ def twistd(tmp_path: Path):
     def start(env: dict[str, str], *args: str) -> subprocess.Popen:
         full_env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("JWT_", "CUEBOT_"))}
-        full_env.update({"DRAIN_DELAY": "0s", "RATE_LIMIT_RPS": "0"})
+        full_env.update({"DRAIN_DELAY": "0s", "RATE_LIMIT_RPS": "0",
+                         "SANDBOX_PRESET": "readme"})
         full_env.update(env)
         with (tmp_path / "twistd.log").open("wb") as log:
             process = subprocess.Popen(

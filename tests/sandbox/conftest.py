@@ -25,6 +25,7 @@ from opencue_proto import (
 )
 
 from opencue_gateway.sandbox import Farm, SandboxServer
+from opencue_gateway.sandbox.seed import seeded_farm
 from tests.sandbox.sandbox_support import CALL_TIMEOUT, START, FakeClock, TimedStub
 
 # Stub name -> generated stub class, for every service the sandbox implements.
@@ -69,7 +70,7 @@ def clock() -> FakeClock:
 @pytest.fixture
 def sandbox(clock: FakeClock) -> Iterator[SandboxServer]:
     """A running sandbox Cuebot with the seed farm, stopped after the test."""
-    server = SandboxServer(farm=Farm.seeded(clock=clock))
+    server = SandboxServer(farm=seeded_farm(clock=clock))
     server.start()
     yield server
     server.stop(grace=None)

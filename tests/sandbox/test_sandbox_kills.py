@@ -15,6 +15,7 @@ from opencue_proto import host_pb2, job_pb2
 
 from opencue_gateway.sandbox import Farm, errors, seed
 from opencue_gateway.sandbox.handlers import HANDLERS
+from opencue_gateway.sandbox.seed import seeded_farm
 from opencue_gateway.sandbox.simulate import Simulator
 from tests.sandbox.sandbox_support import GIB, START, FakeClock, rpc_error
 
@@ -58,7 +59,7 @@ KILLS = [
 def test_a_kill_leaves_the_proc_until_rqd_reports(path, request_for):
     """After the kill's answer the proc is still there, unbooked, its frame RUNNING; RQD's
     report ends the frame (back to WAITING) and takes the proc off the host."""
-    farm = Farm.seeded(clock=FakeClock(START))
+    farm = seeded_farm(clock=FakeClock(START))
     proc_id = _running(farm)
     _call(farm, path, request_for(proc_id, seed.FRAME_ID))
     proc, frame = farm.proc(proc_id), farm.frame(seed.FRAME_ID)
@@ -73,7 +74,7 @@ def test_a_kill_leaves_the_proc_until_rqd_reports(path, request_for):
 
 def test_a_killed_job_is_finished_at_once_and_its_frames_stop_on_the_report():
     """JobInterface.Kill finishes the job in its answer; its running frame stops on the report."""
-    farm = Farm.seeded(clock=FakeClock(START))
+    farm = seeded_farm(clock=FakeClock(START))
     _running(farm, 2)
     _call(farm, "/job.JobInterface/Kill", job_pb2.JobKillRequest(job=JOB, reason="r"))
     assert (farm.job(seed.JOB_ID).state, farm.frame(seed.FRAME_IDS[2]).state) == (
@@ -85,7 +86,7 @@ def test_a_killed_job_is_finished_at_once_and_its_frames_stop_on_the_report():
 
 def test_the_simulated_rqd_reports_on_the_next_tick():
     """With a simulator, a killed frame stays RUNNING until the simulator's next tick."""
-    farm = Farm.seeded(clock=FakeClock(START))
+    farm = seeded_farm(clock=FakeClock(START))
     simulator = Simulator(farm, tick_seconds=1, failure_rate=0.0)
     proc_id = _running(farm)
     _call(farm, "/host.ProcInterface/Kill", host_pb2.ProcKillRequest(

@@ -16,6 +16,7 @@ import grpc
 import pytest
 from opencue_proto import job_pb2, job_pb2_grpc, show_pb2, show_pb2_grpc
 
+from opencue_gateway.config import sandbox_config
 from opencue_gateway.sandbox.__main__ import DEFAULT_PORT, build_server, main, parse_args
 from opencue_gateway.sandbox.generate import FarmSpec
 from tests.sandbox.sandbox_support import CALL_TIMEOUT
@@ -70,27 +71,35 @@ def test_defaults_are_loopback_and_cuebots_port():
 
 
 def test_scale_and_simulation_flags():
-    """The preset, farm-size, seed, simulation and log flags parse to the values given."""
+    """The preset, farm-size, seed, simulation and log flags reach the settings, typed."""
     args = parse_args([
         "--shows", "2", "--jobs-per-show", "3", "--layers-per-job", "4", "--frames-per-layer",
         "5", "--hosts", "6", "--seed", "7", "--simulate", "--tick-seconds", "2.5", "--speed",
         "10", "--failure-rate", "0.5", "--preset", "lively", "--log-root", "/tmp/logs",
     ])
-    assert (args.preset, args.log_root) == ("lively", "/tmp/logs")
-    assert (args.shows, args.jobs_per_show, args.layers_per_job) == (2, 3, 4)
-    assert (args.frames_per_layer, args.hosts, args.seed) == (5, 6, 7)
-    assert (args.simulate, args.tick_seconds, args.speed, args.failure_rate) == (
+    flags = {"enabled": "true", **{k: v for k, v in vars(args).items()
+                                   if k not in ("host", "port", "simulate")},
+             "simulate": "true"}
+    config = sandbox_config(flags, environ={})
+    assert (config.preset, config.log_root) == ("lively", "/tmp/logs")
+    assert (config.shows, config.jobs_per_show, config.layers_per_job) == (2, 3, 4)
+    assert (config.frames_per_layer, config.hosts, config.seed) == (5, 6, 7)
+    assert (config.simulate, config.tick_seconds, config.speed, config.failure_rate) == (
         True, 2.5, 10.0, 0.5
     )
 
 
-@pytest.mark.parametrize("flags", [["--hosts", "-1"], ["--speed", "0"], ["--tick-seconds", "x"],
-                                   ["--preset", "busy"]])
-def test_bad_flag_values_are_refused(flags):
+@pytest.mark.parametrize(("flags", "words"), [
+    (["--hosts", "-1"], "--hosts: expected a whole number from 0"),
+    (["--speed", "0"], "--speed: expected a factor from 0.001"),
+    (["--tick-seconds", "x"], "--tick-seconds: expected seconds from 0.001"),
+    (["--preset", "busy"], "--preset: expected lively or readme"),
+])
+def test_bad_flag_values_are_refused(flags, words, capsys):
     """Negative sizes, non-positive speeds or ticks and unknown presets stop the command with
-    a usage error."""
-    with pytest.raises(SystemExit):
-        parse_args(flags)
+    one line naming the flag, exit status 2."""
+    assert main(["--port", "0", *flags]) == 2
+    assert capsys.readouterr().err.startswith(f"python -m opencue_gateway.sandbox: {words}")
 
 
 def test_without_size_flags_the_farm_is_the_seed_and_still():
@@ -114,7 +123,7 @@ def test_a_log_root_that_cannot_be_made_exits_2_with_one_line(tmp_path, capsys):
     blocker.write_text("")
     assert main(["--port", "0", "--log-root", str(blocker / "logs")]) == 2
     assert capsys.readouterr().err.startswith(
-        f"python -m opencue_gateway.sandbox: log root {blocker / 'logs'}: "
+        f"python -m opencue_gateway.sandbox: --log-root: log root {blocker / 'logs'}: "
     )
 
 

@@ -10,8 +10,9 @@ from collections import Counter
 
 from opencue_proto import host_pb2, job_pb2, show_pb2
 
-from opencue_gateway.sandbox import Farm, seed
+from opencue_gateway.sandbox import seed
 from opencue_gateway.sandbox.farm import new_id
+from opencue_gateway.sandbox.generate import generated_farm
 from opencue_gateway.sandbox.records import Host
 from tests.sandbox.sandbox_support import START, launch
 
@@ -228,7 +229,7 @@ def test_get_procs_lists_the_seed_proc(cue):
 def test_get_updated_frames_caps_at_100_and_filters_layers(clock, serve):
     """GetUpdatedFrames answers at most 100 changed frames, and with a layer filter only
     that layer's."""
-    farm = Farm.generated(clock=clock, shows=1, jobs_per_show=1, layers_per_job=2,
+    farm = generated_farm(clock=clock, shows=1, jobs_per_show=1, layers_per_job=2,
                           frames_per_layer=120, hosts=0)
     job = next(j for j in farm.jobs() if j.show.name == "show001")
     clock.advance(10)

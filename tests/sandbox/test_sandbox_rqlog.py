@@ -10,6 +10,7 @@ from opencue_proto import job_pb2
 
 from opencue_gateway.sandbox import Farm, seed
 from opencue_gateway.sandbox.factory import sandbox_server
+from opencue_gateway.sandbox.generate import generated_farm
 from opencue_gateway.sandbox.rqlog import FrameLogs
 from opencue_gateway.sandbox.simulate import Simulator
 from tests.sandbox.sandbox_support import START, FakeClock
@@ -21,7 +22,7 @@ def _farm(root: Path, **sizes) -> Farm:
     """A small generated farm whose jobs log under ``root``."""
     spec = {"shows": 1, "jobs_per_show": 1, "layers_per_job": 1, "frames_per_layer": 4,
             "hosts": 2, "seed": 4, **sizes}
-    return Farm.generated(clock=FakeClock(START), log_root=str(root), **spec)
+    return generated_farm(clock=FakeClock(START), log_root=str(root), **spec)
 
 
 def _log(frame) -> Path:

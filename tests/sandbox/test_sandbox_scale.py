@@ -6,8 +6,8 @@ import time
 
 from opencue_proto import host_pb2, job_pb2, show_pb2
 
-from opencue_gateway.sandbox import Farm, seed
-from opencue_gateway.sandbox.generate import FarmSpec
+from opencue_gateway.sandbox import seed
+from opencue_gateway.sandbox.generate import FarmSpec, generated_farm
 from opencue_gateway.sandbox.handlers import HANDLERS
 from tests.sandbox.sandbox_support import START, FakeClock
 
@@ -20,7 +20,7 @@ PAGE = 1000
 
 def test_knobs_size_the_farm_around_the_seed(serve):
     """shows, jobs_per_show, layers_per_job, frames_per_layer and hosts size the generated farm."""
-    farm = Farm.generated(clock=FakeClock(START), shows=3, jobs_per_show=4, layers_per_job=2,
+    farm = generated_farm(clock=FakeClock(START), shows=3, jobs_per_show=4, layers_per_job=2,
                           frames_per_layer=5, hosts=7, seed=1)
     cue = serve(farm)
     shows = cue.show.GetShows(show_pb2.ShowGetShowsRequest()).shows.shows
@@ -53,9 +53,9 @@ def test_the_same_seed_builds_the_same_farm():
 
     spec = {"shows": 2, "jobs_per_show": 3, "layers_per_job": 2, "frames_per_layer": 3,
             "hosts": 4}
-    first = Farm.generated(clock=FakeClock(START), seed=5, **spec)
-    again = Farm.generated(clock=FakeClock(START), seed=5, **spec)
-    other = Farm.generated(clock=FakeClock(START), seed=6, **spec)
+    first = generated_farm(clock=FakeClock(START), seed=5, **spec)
+    again = generated_farm(clock=FakeClock(START), seed=5, **spec)
+    other = generated_farm(clock=FakeClock(START), seed=6, **spec)
     assert shape(first) == shape(again)
     assert shape(first) != shape(other)
     assert FarmSpec() == FarmSpec(shows=1, jobs_per_show=10, layers_per_job=3,
@@ -65,7 +65,7 @@ def test_the_same_seed_builds_the_same_farm():
 def test_benchmark_farm_builds_quickly_and_pages_without_scanning(serve):
     """100 jobs x 10 layers x 1,000 frames build in < 5 s of CPU; a 1,000-frame page in < 50 ms."""
     began = time.thread_time()
-    farm = Farm.generated(shows=10, jobs_per_show=10, layers_per_job=10, frames_per_layer=1000,
+    farm = generated_farm(shows=10, jobs_per_show=10, layers_per_job=10, frames_per_layer=1000,
                           hosts=100, seed=1)
     assert time.thread_time() - began < BUILD_SECONDS
     handler = HANDLERS["/job.JobInterface/GetFrames"]

@@ -11,6 +11,7 @@ from opencue_proto import criterion_pb2, host_pb2, job_pb2
 
 from opencue_gateway.sandbox import Farm, seed
 from opencue_gateway.sandbox.admin_records import Allocation, Facility
+from opencue_gateway.sandbox.generate import generated_farm
 from tests.sandbox.sandbox_support import GIB, START, FakeClock
 
 HOUR = 3600
@@ -19,7 +20,7 @@ HOUR = 3600
 @pytest.fixture
 def farm(clock: FakeClock) -> Farm:
     """The seed plus two generated shows of three jobs (two layers of 20 frames) and 4 hosts."""
-    return Farm.generated(
+    return generated_farm(
         clock=clock, shows=2, jobs_per_show=3, layers_per_job=2, frames_per_layer=20, hosts=4,
         seed=7,
     )
@@ -155,7 +156,7 @@ def test_frame_paging_walks_layers_in_dispatch_order(cue, farm):
 
 def test_frame_pages_hold_at_most_1000_frames(serve):
     """A limit of 0, or over 1,000, pages by 1,000 frames, as Cuebot's FrameSearch caps it."""
-    farm = Farm.generated(clock=FakeClock(START), shows=1, jobs_per_show=1, layers_per_job=2,
+    farm = generated_farm(clock=FakeClock(START), shows=1, jobs_per_show=1, layers_per_job=2,
                           frames_per_layer=600, hosts=0)
     job = next(j for j in farm.jobs() if j.show.name == "show001")
     cue = serve(farm)

@@ -9,6 +9,8 @@ import pytest
 from opencue_proto import host_pb2, job_pb2, show_pb2
 
 from opencue_gateway.sandbox import Farm, SandboxServer, seed
+from opencue_gateway.sandbox.generate import generated_farm
+from opencue_gateway.sandbox.seed import seeded_farm
 from opencue_gateway.sandbox.simulate import Simulator
 from tests.sandbox.sandbox_support import START, FakeClock
 
@@ -20,7 +22,7 @@ def _farm(**spec) -> Farm:
     """A small generated farm on a fake clock."""
     sizes = {"shows": 2, "jobs_per_show": 3, "layers_per_job": 2, "frames_per_layer": 30,
              "hosts": 6, "seed": 11, **spec}
-    return Farm.generated(clock=FakeClock(START), **sizes)
+    return generated_farm(clock=FakeClock(START), **sizes)
 
 
 def _states(farm: Farm) -> list[tuple[str, int, int, int]]:
@@ -170,4 +172,4 @@ def test_simulator_refuses_nonsense_settings():
     with pytest.raises(ValueError, match="positive"):
         Simulator(farm, tick_seconds=0)
     with pytest.raises(ValueError, match="farm"):
-        SandboxServer(farm=Farm.seeded(), simulator=Simulator(farm))
+        SandboxServer(farm=seeded_farm(), simulator=Simulator(farm))

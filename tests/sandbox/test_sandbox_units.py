@@ -7,7 +7,9 @@ import grpc
 import pytest
 from opencue_proto import host_pb2, job_pb2, service_pb2
 
-from opencue_gateway.sandbox import Farm, seed
+from opencue_gateway.sandbox import seed
+from opencue_gateway.sandbox.generate import generated_farm
+from opencue_gateway.sandbox.seed import seeded_farm
 from opencue_gateway.sandbox.simulate import Simulator
 from tests.sandbox.sandbox_support import START, FakeClock, launch, rpc_error
 
@@ -55,7 +57,7 @@ def test_simulated_frames_use_kb_and_stats_follow(serve):
     """A 2 GiB layer's simulated frames peak between 30 % and 95 % of 2,097,152 KB; the job's
     and layer's figures are those same KB, and hosts have free what their procs do not use."""
     clock = FakeClock(START)
-    farm = Farm.seeded(clock=clock)
+    farm = seeded_farm(clock=clock)
     simulator = Simulator(farm, seed=1, tick_seconds=60, failure_rate=0.0)
     simulator.step(30)
     cue = serve(farm)
@@ -105,7 +107,7 @@ def test_default_services_carry_cuebots_kb_figures(cue):
 
 def test_generated_hosts_are_sized_in_kb():
     """Generated hosts have 32, 64, 128 or 256 GiB and 16 GiB of swap, in KB."""
-    farm = Farm.generated(clock=FakeClock(START), shows=0, hosts=12, seed=3)
+    farm = generated_farm(clock=FakeClock(START), shows=0, hosts=12, seed=3)
     generated = [h for h in farm.hosts() if h.name.startswith("host")]
     sizes = {h.total_memory for h in generated}
     assert len(sizes) > 1

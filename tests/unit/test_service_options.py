@@ -33,12 +33,20 @@ def test_switches_and_repeated_listen_flags():
 def test_sandbox_options_are_typed():
     """Farm sizes and simulation options come out typed, sizes apart."""
     options = parse("--sandbox", "--shows", "2", "--frames-per-layer", "50", "--simulate",
-                    "--speed", "10", "--seed", "7")
+                    "--speed", "10", "--seed", "7", "--preset", "readme", "--log-root", "/tmp/x")
     config = load_config({}, options.flags())
     assert config.sandbox.server_options() == {
-        "sizes": {"shows": 2, "frames_per_layer": 50}, "simulate": True, "speed": 10.0,
-        "seed": 7, "tick_seconds": 1.0, "failure_rate": 0.05,
+        "preset": "readme", "sizes": {"shows": 2, "frames_per_layer": 50}, "simulate": True,
+        "speed": 10.0, "seed": 7, "tick_seconds": 1.0, "failure_rate": 0.05,
+        "log_root": "/tmp/x",
     }
+
+
+def test_the_first_command_gets_the_lively_farm():
+    """`--sandbox` alone starts the lively preset; `--preset readme` the still README farm."""
+    assert load_config({}, parse("--sandbox").flags()).sandbox.preset == "lively"
+    with pytest.raises(ConfigError, match=r"^--preset: expected lively or readme"):
+        load_config({}, parse("--sandbox", "--preset", "busy").flags())
 
 
 @pytest.mark.parametrize(("argv", "words"), [

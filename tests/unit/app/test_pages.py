@@ -10,7 +10,7 @@ import pytest
 
 from opencue_gateway import __version__
 from opencue_gateway.openapi import build_openapi
-from opencue_gateway.sandbox.farm import Farm
+from opencue_gateway.sandbox.seed import seeded_farm
 from tests.conftest import make_token
 from tests.unit.app.support import GET_SHOWS
 from tests.unit.test_openapi import Schemas
@@ -127,7 +127,7 @@ SAMPLES = [
 def test_real_replies_match_their_schemas(gw):
     """Replies made by the sandbox Cuebot's handlers from its seed farm (what --sandbox
     serves) validate against the served document, and so does an error."""
-    gw.cuebot.serve(Farm.seeded())
+    gw.cuebot.serve(seeded_farm())
     schemas = Schemas(gw.request("GET", "/openapi.json", None).json())
     for path, body in SAMPLES:
         response = gw.post(path, body)
