@@ -17,9 +17,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 SANDBOX_SECRET = b"default-secret-key"
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+# Verified with a public key (JWT_PUBLIC_KEY_FILE, JWT_JWKS_URL): RSA, RSA-PSS, ECDSA, EdDSA.
+PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                         "ES256", "ES384", "ES512", "EdDSA")
 # RFC 7518 section 3.2: an HMAC key should be at least as long as the hash.
 MIN_SECRET_BYTES = 32
 REDACTED = "<redacted>"
@@ -167,12 +171,33 @@ def parse_rate(text: str) -> float:
     return value
 
 
-def parse_hmac_algorithms(text: str) -> tuple[str, ...]:
-    """JWT algorithms to accept: HMAC only, because the gateway verifies with a shared secret."""
-    algorithms = tuple(a.upper() for a in parse_list(text))
-    if not algorithms or set(algorithms) - set(HMAC_ALGORITHMS):
-        raise ValueError("expected a comma-separated list of " + ", ".join(HMAC_ALGORITHMS))
-    return algorithms
+def parse_algorithms(text: str) -> tuple[str, ...]:
+    """JWT algorithms to accept, spelt as RFC 7518 does (case does not matter)."""
+    known = {a.upper(): a for a in HMAC_ALGORITHMS + PUBLIC_KEY_ALGORITHMS}
+    given = [a.upper() for a in parse_list(text)]
+    if not given or any(a not in known for a in given):
+        raise ValueError("expected a comma-separated list of "
+                         + ", ".join(HMAC_ALGORITHMS + PUBLIC_KEY_ALGORITHMS))
+    return tuple(dict.fromkeys(known[a] for a in given))
+
+
+def parse_url(text: str) -> str:
+    """An http(s) URL with a host and no credentials (it is shown in GET /config and the log)."""
+    url = text.strip()
+    parts = urlsplit(url)
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment
+            or parts.username is not None or not url.isprintable() or " " in url):
+        raise ValueError("expected an http:// or https:// URL without user or password, like "
+                         "https://idp.example.com/realms/studio/protocol/openid-connect/certs")
+    return url
+
+
+def parse_claim_paths(text: str) -> str:
+    """Claim names or dotted paths into nested claims (``role,realm_access.roles``)."""
+    paths = parse_list(text)
+    if not paths or any(not p.isprintable() or "" in p.split(".") for p in paths):
+        raise ValueError("expected claim names or dotted paths like role,realm_access.roles")
+    return ",".join(paths)
 
 
 # --------------------------------------------------------------------------
@@ -206,22 +231,40 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("rest_host", "REST_HOST", "0.0.0.0", parse_host,
             "interface to listen on (0.0.0.0: all IPv4 interfaces)"),
     Setting("jwt_secret", "JWT_SECRET", None, parse_text,
-            "HMAC secret that signs client tokens (required unless --sandbox)", secret=True),
+            "HMAC secret that signs client tokens (required for HS256/HS384/HS512 "
+            "unless --sandbox)", secret=True),
     Setting("jwt_secret_file", "JWT_SECRET_FILE", None, parse_text,
             "file holding the JWT secret (Docker/Kubernetes secrets); surrounding "
             "whitespace is stripped"),
     Setting("jwt_previous_secrets", "JWT_PREVIOUS_SECRETS", None, parse_list,
             "comma-separated former secrets still accepted while tokens rotate", secret=True),
     Setting("jwt_algorithms", "JWT_ALGORITHMS", ",".join(HMAC_ALGORITHMS),
-            parse_hmac_algorithms, "accepted token algorithms (HMAC only)"),
+            parse_algorithms, "accepted token algorithms: HS256/384/512 with JWT_SECRET; "
+            "RS*, PS*, ES256/384/512, EdDSA with public keys"),
+    Setting("jwt_public_key_file", "JWT_PUBLIC_KEY_FILE", None, parse_text,
+            "PEM file of one or more public keys or certificates that sign tokens; "
+            "re-read on SIGHUP"),
+    Setting("jwt_jwks_url", "JWT_JWKS_URL", None, parse_url,
+            "the identity provider's JWKS URL, fetched in the background"),
+    Setting("jwt_jwks_refresh", "JWT_JWKS_REFRESH", "5m", parse_positive_duration,
+            "how often the JWKS is fetched again (sooner when its Cache-Control max-age is "
+            "shorter); also the least time between two fetches for an unknown kid"),
     Setting("jwt_issuer", "JWT_ISSUER", None, parse_text,
             "when set, tokens must carry this iss claim"),
     Setting("jwt_audience", "JWT_AUDIENCE", None, parse_list,
             "when set, tokens must carry one of these aud values (comma-separated)"),
+    Setting("jwt_idp_issuer", "JWT_IDP_ISSUER", None, parse_text,
+            "the iss tokens verified with a public key must carry, instead of JWT_ISSUER "
+            "(so CueWeb's tokens, which carry none, still verify)"),
+    Setting("jwt_idp_audience", "JWT_IDP_AUDIENCE", None, parse_list,
+            "the aud values (one of them) tokens verified with a public key must carry, "
+            "instead of JWT_AUDIENCE"),
     Setting("jwt_leeway", "JWT_LEEWAY", "30s", parse_duration,
             "clock skew tolerated for the exp, nbf and iat claims"),
-    Setting("jwt_role_claim", "JWT_ROLE_CLAIM", "role", parse_text,
-            "the token claim that holds the caller's role"),
+    Setting("jwt_role_claim", "JWT_ROLE_CLAIM", "role", parse_claim_paths,
+            "the claim holding the caller's role or list of roles; a dotted path reaches "
+            "into nested claims (realm_access.roles); with several, comma-separated, the "
+            "first the token carries"),
     Setting("auth_policy_file", "AUTH_POLICY_FILE", None, parse_text,
             "TOML or JSON file mapping roles to the methods they may call (default: all)"),
     Setting("audit_log_file", "AUDIT_LOG_FILE", None, parse_text,
@@ -309,11 +352,16 @@ class GatewayConfig:
     cuebot_endpoint: str
     rest_port: int
     rest_host: str
-    jwt_secret: bytes
+    jwt_secret: bytes | None
     jwt_previous_secrets: tuple[bytes, ...]
     jwt_algorithms: tuple[str, ...]
+    jwt_public_key_file: str | None
+    jwt_jwks_url: str | None
+    jwt_jwks_refresh: float
     jwt_issuer: str | None
     jwt_audience: tuple[str, ...] | None
+    jwt_idp_issuer: str | None
+    jwt_idp_audience: tuple[str, ...] | None
     jwt_leeway: float
     jwt_role_claim: str
     log_format: str
@@ -356,6 +404,13 @@ class GatewayConfig:
     jwt_secret_file: str | None = None
 
     @property
+    def jwt_secrets(self) -> tuple[bytes, ...]:
+        """The HMAC secrets, current first; none when only public keys verify tokens."""
+        if self.jwt_secret is None:
+            return ()
+        return (self.jwt_secret, *self.jwt_previous_secrets)
+
+    @property
     def rest_family(self) -> socket.AddressFamily:
         """The listening socket's address family: IPv6 for an IPv6 REST_HOST."""
         return socket.AF_INET6 if ":" in self.rest_host else socket.AF_INET
@@ -374,7 +429,8 @@ class GatewayConfig:
             setting = _BY_ATTRIBUTE.get(item.name)
             value = getattr(self, item.name)
             name = setting.variable if setting else item.name.upper()
-            described[name] = REDACTED if setting and setting.secret else value
+            hidden = setting is not None and setting.secret and value not in (None, ())
+            described[name] = REDACTED if hidden else value
         return described
 
 
@@ -405,11 +461,7 @@ def load_config(
         except ValueError as error:
             shown = REDACTED if setting.secret else repr(raw)
             raise ConfigError(source, f"{error}, got {shown}") from None
-    values["jwt_secret"] = _load_secret(values.pop("jwt_secret"), values["jwt_secret_file"],
-                                        sandbox)
-    values["jwt_previous_secrets"] = tuple(
-        s.encode("utf-8") for s in values["jwt_previous_secrets"] or ()
-    )
+    _check_key_sources(values, sandbox)
     if (values["tls_cert_file"] is None) != (values["tls_key_file"] is None):
         raise ConfigError("TLS_CERT_FILE", "set TLS_CERT_FILE and TLS_KEY_FILE together")
     if values["workers"] > 1 and values["metrics_port"] is not None:
@@ -420,21 +472,68 @@ def load_config(
     return GatewayConfig(sandbox=sandbox, **values)
 
 
+def _check_key_sources(values: dict[str, Any], sandbox: bool) -> None:
+    """Load the secrets and check every accepted algorithm has keys and every key an algorithm.
+
+    HMAC algorithms need JWT_SECRET (or its file); public-key algorithms need
+    JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL.  A secret nothing may use, or public
+    keys with no public-key algorithm accepted, are configuration mistakes
+    that would otherwise show up as every token failing.
+    """
+    algorithms = values["jwt_algorithms"]
+    hmac = [a for a in algorithms if a in HMAC_ALGORITHMS]
+    public = [a for a in algorithms if a not in HMAC_ALGORITHMS]
+    sources = [name for name, attribute in (("JWT_PUBLIC_KEY_FILE", "jwt_public_key_file"),
+                                            ("JWT_JWKS_URL", "jwt_jwks_url"))
+               if values[attribute] is not None]
+    hint = (f" (or leave {', '.join(hmac)} out of JWT_ALGORITHMS to accept only tokens "
+            f"signed with the keys of {' and '.join(sources)})") if sources else ""
+    values["jwt_secret"] = _load_secret(values.pop("jwt_secret"), values["jwt_secret_file"],
+                                        sandbox, required=bool(hmac), hint=hint)
+    previous = values["jwt_previous_secrets"] or ()
+    values["jwt_previous_secrets"] = tuple(s.encode("utf-8") for s in previous)
+    if values["jwt_secret"] is None and previous:
+        raise ConfigError("JWT_PREVIOUS_SECRETS", "needs JWT_SECRET or JWT_SECRET_FILE, the "
+                          "current secret")
+    if values["jwt_secret"] is not None and not hmac:
+        raise ConfigError("JWT_ALGORITHMS", "a JWT secret is set but no HMAC algorithm "
+                          f"({', '.join(HMAC_ALGORITHMS)}) is accepted")
+    if public and not sources:
+        raise ConfigError("JWT_ALGORITHMS", f"{', '.join(public)} needs public keys: set "
+                          "JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL")
+    if sources and not public:
+        raise ConfigError("JWT_ALGORITHMS", f"accepts no public-key algorithm, so the keys of "
+                          f"{' and '.join(sources)} would verify nothing; add the identity "
+                          "provider's (RS256 for most)")
+    for name in ("jwt_idp_issuer", "jwt_idp_audience"):
+        if values[name] is not None and not sources:
+            raise ConfigError(name.upper(), "applies to tokens verified with a public key: "
+                              "set JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL")
+
+
 def reload_secret(config: GatewayConfig) -> bytes:
     """Read JWT_SECRET_FILE again (SIGHUP), with the same checks as at start-up."""
-    return _load_secret(None, config.jwt_secret_file, config.sandbox)
+    secret = _load_secret(None, config.jwt_secret_file, config.sandbox, required=True)
+    assert secret is not None
+    return secret
 
 
 def short_secrets(config: GatewayConfig) -> list[str]:
     """Which configured secrets are shorter than MIN_SECRET_BYTES, for a start-up warning."""
-    named = [("JWT_SECRET", config.jwt_secret)] + [
+    named = [("JWT_SECRET", config.jwt_secret)] if config.jwt_secret is not None else []
+    named += [
         (f"JWT_PREVIOUS_SECRETS[{i}]", s) for i, s in enumerate(config.jwt_previous_secrets)
     ]
     return [name for name, secret in named if len(secret) < MIN_SECRET_BYTES]
 
 
-def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool) -> bytes:
-    """The JWT secret from JWT_SECRET or JWT_SECRET_FILE; exactly one of them."""
+def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool, required: bool,
+                 hint: str = "") -> bytes | None:
+    """The JWT secret from JWT_SECRET or JWT_SECRET_FILE; at most one of them.
+
+    None when neither is set and no HMAC algorithm needs one; in sandbox mode
+    an HMAC algorithm gets the development secret instead.
+    """
     if secret is not None and secret_file is not None:
         raise ConfigError("JWT_SECRET", "set JWT_SECRET or JWT_SECRET_FILE, not both")
     if secret_file is not None:
@@ -446,11 +545,14 @@ def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool) -> 
         if not secret:
             raise ConfigError("JWT_SECRET_FILE", f"{secret_file!r} is empty")
     if secret is None:
+        if not required:
+            return None
         if sandbox:
             return SANDBOX_SECRET
         raise ConfigError(
             "JWT_SECRET",
-            "required: set JWT_SECRET or JWT_SECRET_FILE to the secret that signs client tokens",
+            "required: set JWT_SECRET or JWT_SECRET_FILE to the secret that signs client "
+            "tokens" + hint,
         )
     if not secret:
         raise ConfigError("JWT_SECRET", "must not be empty")

@@ -19,6 +19,7 @@ from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import GatewayConfig, load_config
 from opencue_gateway.service import GatewayService
 from tests.cuebot_double import CuebotDouble
+from tests.idp import JwksServer
 
 SECRET = "test-secret-that-is-long-enough-for-hs512-0123456789abcdef-0123456789"
 
@@ -108,6 +109,14 @@ class Gateway:
     async def post(self, path: str, body: bytes | str | None = b"{}", **kwargs: object) -> Response:
         kwargs.setdefault("token", make_token())
         return await self.request("POST", path, body, **kwargs)
+
+
+@pytest.fixture
+def jwks_server() -> Iterator[JwksServer]:
+    """A JWKS on 127.0.0.1 (empty until a test puts keys in it), stopped at teardown."""
+    server = JwksServer().start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
