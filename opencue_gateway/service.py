@@ -35,7 +35,7 @@ from opencue_gateway.audit import AuditFileObserver, AuditLog, start_audit_file,
 from opencue_gateway.auth import (
     Authenticator,
     GatewayRealm,
-    JWTChecker,
+    make_checker,
     make_portal,
     sign_token,
 )
@@ -54,6 +54,8 @@ from opencue_gateway.cors import CorsPolicy
 from opencue_gateway.docs import docs_page, read_assets
 from opencue_gateway.fanin import FanIn
 from opencue_gateway.health import Health
+from opencue_gateway.jwks import jwks_keys
+from opencue_gateway.keys import load_public_key_file
 from opencue_gateway.logs import JsonLinesObserver, logger, set_level
 from opencue_gateway.metrics import CONTENT_TYPE, GatewayState, Metrics
 from opencue_gateway.openapi import openapi_json
@@ -159,7 +161,7 @@ def _supervisor(config: GatewayConfig, reactor: Any, flags: dict[str, str | None
     """
     GatewayService(config, reactor)
     overrides = {"WORKERS": "1"}
-    if config.sandbox:
+    if config.sandbox and config.jwt_secret is not None:
         overrides["JWT_SECRET"] = config.jwt_secret.decode("utf-8")
     return WorkerSupervisor(
         config, reactor, worker_environment(flags, overrides),
@@ -247,15 +249,13 @@ class GatewayService(MultiService):
             on_call=self.metrics.observe_cuebot_call,
         )
         self.tracing = _tracing(config)
-        self.checker = JWTChecker(
-            [config.jwt_secret, *config.jwt_previous_secrets],
-            algorithms=config.jwt_algorithms,
-            leeway=config.jwt_leeway,
-            issuer=config.jwt_issuer,
-            audience=config.jwt_audience,
-        )
+        # The identity provider's keys: fetched while the service runs, held by the checker.
+        self.jwks = jwks_keys(config, reactor)
+        if self.jwks is not None:
+            self.jwks.setServiceParent(self)
+        self.checker = make_checker(config, load_public_key_file(config), self.jwks)
         portal = make_portal(self.checker, GatewayRealm(role_claim=config.jwt_role_claim))
-        self.health = Health(self.cuebot)
+        self.health = Health(self.cuebot, checks=[lambda: self.checker.problem])
         self.limiter = (
             RateLimiter(config.rate_limit_rps, config.rate_limit_burst, reactor.seconds)
             if config.rate_limit_rps > 0 else None
@@ -279,13 +279,12 @@ class GatewayService(MultiService):
         self.metrics_port: Any = None
         self._audit_file: AuditFileObserver | None = None
         self._housekeeping: LoopingCall | None = None
-        self._config_body = b""
 
     def _pages(self) -> tuple[dict[bytes, Page], dict[bytes, Page]]:
         """The gateway's own GET pages: public ones, and ones that need a token."""
         public: dict[bytes, Page] = {}
-        private = {b"/config": Page("config", b"application/json",
-                                    lambda: (200, self._config_body))}
+        private = {b"/config": Page("config", b"application/json", lambda: (200, orjson.dumps(
+            self.effective_config(), option=orjson.OPT_SORT_KEYS)))}
         if self.config.health_endpoints:
             public[b"/healthz"] = probe_page("healthz", self.health.live)
             public[b"/readyz"] = probe_page("readyz", self.health.ready)
@@ -318,16 +317,23 @@ class GatewayService(MultiService):
             raise ConfigError("AUTH_POLICY_FILE", str(error)) from None
 
     def reload(self) -> None:
-        """SIGHUP: re-read JWT_SECRET_FILE and AUTH_POLICY_FILE; keep the old ones on error."""
+        """SIGHUP: re-read JWT_SECRET_FILE, JWT_PUBLIC_KEY_FILE and AUTH_POLICY_FILE.
+
+        On any error the previous ones are all kept.
+        """
         try:
-            if self.config.jwt_secret_file:
-                self.checker.set_secrets([reload_secret(self.config),
-                                          *self.config.jwt_previous_secrets])
-            self.app.policy = self._load_policy()
+            secrets = ([reload_secret(self.config), *self.config.jwt_previous_secrets]
+                       if self.config.jwt_secret_file else None)
+            public_keys = load_public_key_file(self.config)
+            policy = self._load_policy()
         except ConfigError as error:
             log.error("SIGHUP: kept the previous settings: {error}", error=str(error))
             return
-        log.info("SIGHUP: secret file and policy re-read")
+        if secrets is not None:
+            self.checker.set_secrets(secrets)
+        self.checker.set_public_keys(public_keys)
+        self.app.policy = policy
+        log.info("SIGHUP: secret file, public key file and policy re-read")
 
     def effective_config(self) -> dict[str, Any]:
         """The configuration as running, secrets redacted (the start-up log, GET /config).
@@ -337,6 +343,9 @@ class GatewayService(MultiService):
         """
         described = self.config.describe()
         described["CUEBOT_ENDPOINT"] = self.cuebot_endpoint
+        described["JWT_KEYS"] = self.checker.describe_keys()
+        if self.jwks is not None:
+            described["JWT_JWKS"] = self.jwks.describe()
         return described
 
     @property
@@ -402,8 +411,6 @@ class GatewayService(MultiService):
         self.pool.start()
         self.cuebot.start(self.cuebot_endpoint)
         described = self.effective_config()
-        # Fixed from here on (the sandbox's address is known once it runs): made once.
-        self._config_body = orjson.dumps(described, option=orjson.OPT_SORT_KEYS)
         if self.limiter is not None:
             self._housekeeping = LoopingCall(self.limiter.forget_idle)
             self._housekeeping.clock = self._reactor
@@ -425,7 +432,7 @@ class GatewayService(MultiService):
             host=self.config.rest_host, port=self.port.getHost().port,
             endpoint=self.cuebot_endpoint, count=len(self.catalog),
         )
-        if self.sandbox is not None:
+        if self.sandbox is not None and self.config.jwt_secret is not None:
             self._log_sandbox_token()
 
     def _log_sandbox_token(self) -> None:
