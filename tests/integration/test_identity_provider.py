@@ -284,3 +284,20 @@ async def test_the_readme_keycloak_setup_with_cueweb_alongside(start_gateway, cu
                           (keycloak(aud="opencue"), "no 'iss' claim")):
         response = await gateway.post(PAUSE, token=token)
         assert response.status == 401 and reason in response.json()["message"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_sighup_rereads_the_key_file_and_keeps_it_when_broken(file_gateway, key_file,
+                                                                    captured_logs):
+    """A rotated key file takes effect on SIGHUP; a broken one is refused and the old kept."""
+    old, new = sign(RSA_KEY, "RS256"), sign(RSA_KEY_2, "RS256")
+    assert (await file_gateway.post(GET_SHOWS, token=old)).status == 200
+    key_file.write_bytes(pem(RSA_KEY_2))
+    file_gateway.service.reload()
+    assert (await file_gateway.post(GET_SHOWS, token=new)).status == 200
+    assert (await file_gateway.post(GET_SHOWS, token=old)).status == 401
+    key_file.write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    file_gateway.service.reload()
+    assert (await file_gateway.post(GET_SHOWS, token=new)).status == 200
+    assert any("SIGHUP: kept the previous settings: JWT_PUBLIC_KEY_FILE" in formatEvent(e)
+               for e in captured_logs)
