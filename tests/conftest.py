@@ -17,6 +17,7 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import GatewayConfig, load_config
+from opencue_gateway.logs import set_level
 from opencue_gateway.service import GatewayService
 from tests.cuebot_double import CuebotDouble
 from tests.idp import JwksServer
@@ -135,7 +136,12 @@ def client(http: HTTPClient) -> Callable[[str], Gateway]:
 
 @pytest.fixture
 def captured_logs() -> Iterator[list[dict]]:
-    """Every log event published while the test runs."""
+    """Every log event published while the test runs, from LOG_LEVEL info up.
+
+    The level is process-wide: a gateway an earlier test started with
+    LOG_LEVEL=error would otherwise still hide the info lines looked for here.
+    """
+    set_level("info")
     events: list[dict] = []
     globalLogPublisher.addObserver(events.append)
     yield events
