@@ -305,8 +305,7 @@ class JWTChecker:
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenRejected(f"the token is larger than {MAX_TOKEN_BYTES} bytes",
                                 kind="too_large")
-        algorithm, kid = self._header(token)
-        _require_numeric_dates(token)
+        algorithm, kid = self._read(token)
         keys = candidates((*self._secrets, *self._public, *self._jwks_keys()), algorithm, kid)
         rules = self._hmac_rules if algorithm in HMAC_ALGORITHMS else self._public_rules
         for key in keys:
@@ -339,12 +338,18 @@ class JWTChecker:
         """The keys of the JWKS as last fetched (none without one)."""
         return self._jwks.keys if self._jwks is not None else ()
 
-    def _header(self, token: str) -> tuple[str, str | None]:
-        """The token's ``alg`` (which must be accepted) and ``kid``, read before any key is used."""
+    def _read(self, token: str) -> tuple[str, str | None]:
+        """Parse the token once before any key is used: its ``alg`` and ``kid``, its dates.
+
+        The ``alg`` must be accepted and the dates must be numbers; this only
+        changes which reason a forged token is refused with, never whether.
+        """
         try:
-            header = jwt.get_unverified_header(token)
+            parts = jwt.decode_complete(token, options={"verify_signature": False})
         except jwt.PyJWTError as error:
             raise _rejection(error, token, self._algorithms) from None
+        header = parts["header"]
+        _require_numeric_dates(parts["payload"])
         algorithm, kid = header.get("alg"), header.get("kid")
         if algorithm not in self._algorithms:
             raise _rejection(jwt.InvalidAlgorithmError(), token, self._algorithms)
@@ -403,18 +408,12 @@ _SAFE_KID = re.compile(r"[A-Za-z0-9._~+/=-]{1,64}\Z")
 _NUMERIC_DATES = ("exp", "nbf", "iat")
 
 
-def _require_numeric_dates(token: str) -> None:
+def _require_numeric_dates(payload: Mapping[str, Any]) -> None:
     """``exp``, ``nbf`` and ``iat`` must be JSON numbers (RFC 7519 NumericDate).
 
     PyJWT would take ``"exp": "1796..."`` (a string) as a date, and an
-    infinite ``exp`` would never expire; both are refused here.  This reads
-    the payload before the signature is checked, which only changes which
-    reason a forged token is refused with.
+    infinite ``exp`` would never expire; both are refused here.
     """
-    try:
-        payload = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        return  # the full decode says what is wrong with it
     for claim in _NUMERIC_DATES:
         value = payload.get(claim)
         if claim in payload and (isinstance(value, bool) or not isinstance(value, (int, float))
