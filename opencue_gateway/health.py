@@ -3,9 +3,10 @@
 ``/healthz`` says the process is alive and serving HTTP.  ``/readyz`` says
 whether it should get traffic: the Cuebot channel is connected, the worker
 pool has room, the gateway is not draining, and every other check the
-service adds (the identity provider's keys are loaded) passes.  Both answer small JSON and
-nothing sensitive (no endpoint, no configuration).  They are public because
-a probe has no token, and can be turned off with HEALTH_ENDPOINTS=false.
+service adds (the identity provider's keys are loaded) passes.  Both answer
+small JSON and nothing sensitive (no endpoint, no configuration).  They are
+public because a probe has no token, and can be turned off with
+HEALTH_ENDPOINTS=false.
 """
 
 from __future__ import annotations
