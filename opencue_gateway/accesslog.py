@@ -3,7 +3,10 @@
 The line carries the time, the client address, the principal's ``sub``, the
 HTTP method and path, the RPC, the HTTP status and gRPC code, the duration,
 the bytes in and out, the request id and the W3C ``traceparent``.  Never a
-header value beyond those: no token, no cookie.
+header value beyond those: no token, no cookie.  Every text in the line is
+escaped (:func:`opencue_gateway.logs.escape`): a ``sub`` or a path holding a
+newline or a terminal escape cannot forge a line; the JSON ``access`` record
+keeps the exact values.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass, fields
 
 from twisted.logger import LogLevel
 
-from opencue_gateway.logs import is_enabled, logger
+from opencue_gateway.logs import escape, is_enabled, logger
 
 NAMESPACE = "opencue_gateway.access"
 
@@ -54,17 +57,17 @@ class AccessLog:
             '{client} {principal} "{http_method} {path}" {status} grpc={grpc_code} '
             "{duration_ms}ms in={bytes_in} out={bytes_out} id={request_id} trace={traceparent}",
             access={name: getattr(record, name) for name in _FIELDS},
-            client=record.client or "-",
-            principal=record.principal or "-",
-            http_method=record.http_method,
-            path=record.path,
+            client=escape(record.client or "-"),
+            principal=escape(record.principal or "-"),
+            http_method=escape(record.http_method),
+            path=escape(record.path),
             status=record.status,
             grpc_code="-" if record.grpc_code is None else record.grpc_code,
             duration_ms=record.duration_ms,
             bytes_in=record.bytes_in,
             bytes_out=record.bytes_out,
-            request_id=record.request_id or "-",
-            traceparent=record.traceparent or "-",
+            request_id=escape(record.request_id or "-"),
+            traceparent=escape(record.traceparent or "-"),
         )
 
 

@@ -5,7 +5,10 @@ outcome (done, refused by policy, rejected as malformed, failed at Cuebot),
 with the time, the principal's ``sub`` and role, the method, the result code
 and the duration.  Records go to the ``opencue_gateway.audit`` logger, which
 LOG_LEVEL does not silence; with AUDIT_LOG_FILE they are also written to that
-file as JSON lines, ready for a log shipper.
+file as JSON lines, ready for a log shipper.  ``role`` is recorded in the
+token's shape: a string, or a list when the token lists roles.  The text line
+escapes every value (:func:`opencue_gateway.logs.escape`), so no claim or
+address can forge a record.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from zope.interface import implementer
 from opencue_gateway.auth import Principal
 from opencue_gateway.catalog import RpcMethod
 from opencue_gateway.logs import AUDIT_NAMESPACE as NAMESPACE
-from opencue_gateway.logs import logger
+from opencue_gateway.logs import escape, logger
 
 
 class AuditLog:
@@ -39,24 +42,32 @@ class AuditLog:
         client: str | None,
     ) -> None:
         """Log one mutating call with its outcome."""
+        role = principal.role
         self._log.info(
-            "audit: {sub} (role {role}) from {client} called {method}: {code} in {duration_ms}ms",
+            "audit: {sub} ({roles}) from {client} called {method}: {code} in {duration_ms}ms",
             audit={
                 "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
                 "sub": principal.sub,
-                "role": principal.role,
+                "role": list(role) if isinstance(role, tuple) else role,
                 "method": method.path.lstrip("/"),
                 "code": code.name,
                 "duration_ms": round(duration * 1000, 3),
                 "client": client,
             },
-            sub=principal.sub or "(no sub)",
-            role=principal.role or "(none)",
-            client=client,
+            sub=escape(principal.sub) or "(no sub)",
+            roles=_roles_text(principal.roles, listed=isinstance(role, tuple)),
+            client=escape(str(client)),
             method=method.path.lstrip("/"),
             code=code.name,
             duration_ms=round(duration * 1000, 1),
         )
+
+
+def _roles_text(roles: tuple[str, ...], listed: bool) -> str:
+    """``role wrangler``, ``roles [admin, ops]`` or ``role (none)``, escaped for the text line."""
+    if listed:
+        return "roles [" + ", ".join(escape(r) for r in roles) + "]"
+    return "role " + (escape(roles[0]) if roles else "(none)")
 
 
 @implementer(ILogObserver)

@@ -7,10 +7,17 @@ verified claims, and the :class:`GatewayRealm` turns the claims into a
 :class:`Principal`.  Authorization decisions look at the Principal, never at
 raw headers.  Failures carry a reason safe to show the client: it never
 echoes the token.
+
+Tokens verify with HMAC secrets (CueWeb's HS256) and with public keys (the
+studio's identity provider: a PEM file, a JWKS), each key bound to its own
+algorithms by :mod:`opencue_gateway.keys`.  The identity a token carries
+(``sub``, its roles) ends up in log lines and gRPC metadata, so the realm
+refuses control characters in it.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import warnings
@@ -26,10 +33,14 @@ from twisted.cred.checkers import ICredentialsChecker
 from twisted.cred.credentials import ICredentials
 from twisted.cred.error import UnauthorizedLogin
 from twisted.cred.portal import IRealm, Portal
+from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface, implementer
 
-from opencue_gateway.config import HMAC_ALGORITHMS, GatewayConfig
+from opencue_gateway.config import ConfigError, GatewayConfig
 from opencue_gateway.errors import GatewayError
+from opencue_gateway.jwks import JwksKeys
+from opencue_gateway.keys import VerificationKey, candidates, secret_keys
+from opencue_gateway.parsers import HMAC_ALGORITHMS
 
 REALM = "opencue-gateway"
 # A short JWT secret is named once at start-up, by the variable that holds it
@@ -61,18 +72,31 @@ class IPrincipal(Interface):
     """The authenticated caller, as the rest of the gateway sees it."""
 
     sub = Attribute("The token's subject (``sub`` claim), '' when absent.")
-    role = Attribute("The token's role claim, '' when absent.")
+    role = Attribute("The role claim as the token holds it: one role ('' when absent) "
+                     "or a tuple of roles.")
+    roles = Attribute("Every role the principal holds, as a tuple.")
     claims = Attribute("Every verified claim.")
 
 
 @implementer(IPrincipal)
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The avatar the realm hands out: who the caller is and what its token says."""
+    """The avatar the realm hands out: who the caller is and what its token says.
+
+    ``role`` keeps the claim's shape (a string, or a tuple when the token
+    lists roles) so that the audit log records a list as a list.
+    """
 
     sub: str
-    role: str
+    role: str | tuple[str, ...]
     claims: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """Every role held: the policy allows a call when any of them allows it."""
+        if isinstance(self.role, tuple):
+            return self.role
+        return (self.role,) if self.role else ()
 
 
 class TokenRejected(UnauthorizedLogin):
@@ -157,118 +181,264 @@ def _header_alg(token: str) -> object:
 
 @implementer(ICredentialsChecker)
 class JWTChecker:
-    """Verifies HMAC-signed JWTs; the avatar id is the dict of verified claims.
+    """Verifies JWTs against the configured keys; the avatar id is the dict of verified claims.
 
     The accepted algorithms come from configuration and never from the token
-    (an ``alg: none`` or RS256 token fails before any key is used), ``exp`` is
-    required, and ``nbf``/``iat`` may not lie in the future beyond ``leeway``.
-    ``iss`` and ``aud`` are enforced only when configured.  Several secrets may
-    be given for rotation: the first is current and tried first, the others
-    are only accepted.  Nothing in a token's header (``kid``, ``jku``,
-    ``x5u``) is ever fetched or used to choose a key.
+    (an ``alg: none`` token, or one in an algorithm not configured, fails
+    before any key is used); each key verifies only the algorithms it is
+    bound to.  ``exp`` is required, ``exp``/``nbf``/``iat`` must be numbers,
+    and ``nbf``/``iat`` may not lie in the future beyond ``leeway``.  ``iss``
+    and ``aud`` are enforced only when configured; tokens verified with a
+    public key follow ``idp_issuer``/``idp_audience`` where those are set, so
+    CueWeb's tokens (no ``iss``, no ``aud``) and the identity provider's can
+    be accepted side by side.  Several secrets may be given for rotation: the
+    first is current and tried first, the others are only accepted.  A
+    ``kid`` only chooses among keys already held; nothing in a token's header
+    (``kid``, ``jku``, ``x5u``, ``jwk``) is ever fetched.  A kid the JWKS
+    lacks may make it fetch again early (see :mod:`opencue_gateway.jwks`),
+    and the token waits for that fetch.
     """
 
     credentialInterfaces = (IBearerToken,)
 
     def __init__(
         self,
-        secrets: Sequence[bytes],
+        secrets: Sequence[bytes] = (),
         algorithms: Sequence[str] = HMAC_ALGORITHMS,
         leeway: float = 30.0,
         issuer: str | None = None,
         audience: Sequence[str] | None = None,
         clock: Callable[[], float] = time.time,
+        public_keys: Sequence[VerificationKey] = (),
+        jwks: JwksKeys | None = None,
+        idp_issuer: str | None = None,
+        idp_audience: Sequence[str] | None = None,
     ) -> None:
         self._clock = clock
-        self.set_secrets(secrets)
         self._algorithms = list(algorithms)
+        self._jwks = jwks
+        self._generation = 0
+        self._public: tuple[VerificationKey, ...] = tuple(public_keys)
+        self._secrets: tuple[VerificationKey, ...] = ()
+        self.set_secrets(secrets)
         self._leeway = leeway
-        self._issuer = issuer
-        self._audience = list(audience) if audience else None
-        required = ["exp"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
-        # The Go gateway ignores `aud`; PyJWT would reject every token carrying
-        # one when no audience is configured, so audience checking is only on
-        # when JWT_AUDIENCE is set.  Nor does it type-check `sub` and `jti`,
-        # which PyJWT would: a numeric `sub` from another issuer stays valid
-        # (the realm turns it into text).
-        self._options = {
-            "require": required,
-            "verify_aud": self._audience is not None,
-            "verify_sub": False,
-            "verify_jti": False,
-        }
+        self._hmac_rules = ClaimRules.of(issuer, audience)
+        # An identity provider's tokens may need their own iss and aud beside CueWeb's.
+        self._public_rules = ClaimRules.of(idp_issuer or issuer, idp_audience or audience)
+        self._verified: OrderedDict[str, tuple[dict[str, Any], float, tuple[int, int]]] = (
+            OrderedDict())
 
     def set_secrets(self, secrets: Sequence[bytes]) -> None:
         """Replace the secrets (SIGHUP re-reads the secret file); the first is current.
 
-        Tokens verified with the old secrets are forgotten, so a token whose
-        secret was just retired stops working at once.
+        Tokens verified with the old secrets are verified again on their next
+        use, so a token whose secret was just retired stops working at once.
         """
-        if not secrets or not all(secrets):
-            raise ValueError("JWTChecker needs at least one non-empty secret")
-        self._secrets = tuple(secrets)
-        self._verified: OrderedDict[str, tuple[dict[str, Any], float]] = OrderedDict()
+        if not all(secrets) or not (secrets or self._public or self._jwks):
+            raise ValueError("JWTChecker needs a non-empty secret or public keys")
+        self._secrets = secret_keys(secrets, self._algorithms)
+        self._generation += 1
 
-    def requestAvatarId(self, credentials: IBearerToken) -> dict[str, Any]:
+    def set_public_keys(self, keys: Sequence[VerificationKey]) -> None:
+        """Replace the keys of JWT_PUBLIC_KEY_FILE (SIGHUP); tokens they verified are redone."""
+        self._public = tuple(keys)
+        self._generation += 1
+
+    def describe_keys(self) -> list[dict[str, Any]]:
+        """Every key held, for GET /config: sources, types, kids, fingerprints; no secrets."""
+        jwks = self._jwks.keys if self._jwks is not None else ()
+        return [key.describe() for key in (*self._secrets, *self._public, *jwks)]
+
+    @property
+    def problem(self) -> str | None:
+        """Why some tokens cannot be verified right now (the JWKS is not loaded), for /readyz."""
+        return self._jwks.problem if self._jwks is not None else None
+
+    def requestAvatarId(self, credentials: IBearerToken) -> dict[str, Any] | Deferred[Any]:
         """Verify the token and return its claims, or raise :class:`TokenRejected`.
 
-        A token that verified is remembered until its ``exp`` (plus leeway):
-        clients send the same token on every call, and an HMAC over the
-        header and payload plus JSON parsing is most of what a small request
-        costs.  Expiry is still checked on every use.
+        A token that verified is remembered until its ``exp`` (plus leeway)
+        or until the keys change: clients send the same token on every call,
+        and a signature check plus JSON parsing is most of what a small
+        request costs.  A token whose kid the JWKS lacks waits for one fetch
+        of the key set (a Deferred), then is verified again.
         """
         token = credentials.token
+        claims = self._remembered(token)
+        if claims is not None:
+            return claims
+        try:
+            return self._verify(token, may_refetch=self._jwks is not None)
+        except _UnknownKeyError as unknown:
+            assert self._jwks is not None
+            waiting = self._jwks.fetch_for_unknown_kid()
+            if waiting is None:
+                raise unknown.rejection from None
+            return waiting.addCallback(lambda _: self._verify(token, may_refetch=False))
+
+    def _remembered(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token verified before, while it is unexpired and the keys unchanged."""
         cached = self._verified.get(token)
-        if cached is not None:
-            claims, expires = cached
-            if self._clock() < expires:
-                self._verified.move_to_end(token)
-                return claims
-            del self._verified[token]
-        claims = self._verify(token)
-        self._remember(token, claims)
-        return claims
+        if cached is None:
+            return None
+        claims, expires, generation = cached
+        if self._clock() < expires and generation == self._keys_generation():
+            self._verified.move_to_end(token)
+            return claims
+        del self._verified[token]
+        return None
+
+    def _keys_generation(self) -> tuple[int, int]:
+        """Changes whenever any key is added, replaced or retired."""
+        return self._generation, self._jwks.generation if self._jwks is not None else 0
 
     def _remember(self, token: str, claims: dict[str, Any]) -> None:
         """Keep a verified token until it expires; the least recently used go first."""
         expires = claims.get("exp")
         if not isinstance(expires, (int, float)):
             return
-        self._verified[token] = (claims, float(expires) + self._leeway)
+        self._verified[token] = (claims, float(expires) + self._leeway, self._keys_generation())
         if len(self._verified) > VERIFIED_TOKENS:
             self._verified.popitem(last=False)
 
-    def _verify(self, token: str) -> dict[str, Any]:
-        """The full check: size, algorithm, signature against each secret, claims."""
+    def _verify(self, token: str, may_refetch: bool) -> dict[str, Any]:
+        """The full check: size, algorithm, claim types, signature against each key, claims."""
         if len(token) > MAX_TOKEN_BYTES:
             raise TokenRejected(f"the token is larger than {MAX_TOKEN_BYTES} bytes",
                                 kind="too_large")
-        last_error: jwt.PyJWTError | None = None
-        for secret in self._secrets:
+        algorithm, kid = self._read(token)
+        keys = candidates((*self._secrets, *self._public, *self._jwks_keys()), algorithm, kid)
+        rules = self._hmac_rules if algorithm in HMAC_ALGORITHMS else self._public_rules
+        for key in keys:
             try:
-                return jwt.decode(
+                claims = jwt.decode(
                     token,
-                    secret,
-                    algorithms=self._algorithms,
-                    options=self._options,
+                    key.key,
+                    algorithms=[algorithm],
+                    options=rules.options,
                     leeway=self._leeway,
-                    issuer=self._issuer,
-                    audience=self._audience,
+                    issuer=rules.issuer,
+                    audience=rules.audience,
                 )
-            except jwt.InvalidSignatureError as error:
-                last_error = error
+            except jwt.InvalidSignatureError:
+                continue
             except jwt.PyJWTError as error:
                 raise _rejection(error, token, self._algorithms) from None
-        assert last_error is not None
-        raise _rejection(last_error, token, self._algorithms)
+            self._remember(token, claims)
+            return claims
+        if (self._jwks is not None and algorithm not in HMAC_ALGORITHMS
+                and not self._jwks.knows(kid)):
+            rejection = self._no_key(kid)
+            raise _UnknownKeyError(rejection) if may_refetch else rejection
+        if not keys:
+            raise TokenRejected(f"no key of this gateway verifies {algorithm} tokens",
+                                kind="unknown_key")
+        raise TokenRejected("the token signature is invalid", kind="signature")
+
+    def _jwks_keys(self) -> tuple[VerificationKey, ...]:
+        """The keys of the JWKS as last fetched (none without one)."""
+        return self._jwks.keys if self._jwks is not None else ()
+
+    def _read(self, token: str) -> tuple[str, str | None]:
+        """Parse the token once before any key is used: its ``alg`` and ``kid``, its dates.
+
+        The ``alg`` must be accepted and the dates must be numbers; this only
+        changes which reason a forged token is refused with, never whether.
+        """
+        try:
+            parts = jwt.decode_complete(token, options={"verify_signature": False})
+        except jwt.PyJWTError as error:
+            raise _rejection(error, token, self._algorithms) from None
+        header = parts["header"]
+        _require_numeric_dates(parts["payload"])
+        algorithm, kid = header.get("alg"), header.get("kid")
+        if algorithm not in self._algorithms:
+            raise _rejection(jwt.InvalidAlgorithmError(), token, self._algorithms)
+        if kid is not None and not isinstance(kid, str):
+            raise TokenRejected("the token's kid is not a string", kind="malformed")
+        return algorithm, kid
+
+    def _no_key(self, kid: str | None) -> TokenRejected:
+        """The rejection of a token no held key verifies, when the JWKS might have its key."""
+        assert self._jwks is not None
+        if self._jwks.problem is not None:
+            return TokenRejected("the identity provider's signing keys are not available yet "
+                                 "(JWT_JWKS_URL could not be fetched); try again shortly",
+                                 kind="keys_unavailable")
+        shown = f" (kid {kid!r})" if kid and _SAFE_KID.match(kid) else ""
+        return TokenRejected(f"the token's signing key{shown} is not known",
+                             kind="unknown_key")
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimRules:
+    """The ``iss`` and ``aud`` one kind of token must carry, as PyJWT options."""
+
+    issuer: str | None
+    audience: list[str] | None
+    options: dict[str, Any]
+
+    @classmethod
+    def of(cls, issuer: str | None, audience: Sequence[str] | None) -> ClaimRules:
+        """Require ``exp`` always, ``iss``/``aud`` when configured.
+
+        The Go gateway ignores ``aud``; PyJWT would reject every token carrying
+        one when no audience is configured, so audience checking is only on
+        when an audience is set.  Nor does it type-check ``sub`` and ``jti``,
+        which PyJWT would: a numeric ``sub`` from another issuer stays valid
+        (the realm turns it into text).
+        """
+        required = ["exp"] + (["iss"] if issuer else []) + (["aud"] if audience else [])
+        return cls(issuer, list(audience) if audience else None, {
+            "require": required,
+            "verify_aud": bool(audience),
+            "verify_sub": False,
+            "verify_jti": False,
+        })
+
+
+class _UnknownKeyError(Exception):
+    """No held key verified the token, and a fresh JWKS might have its key."""
+
+    def __init__(self, rejection: TokenRejected) -> None:
+        super().__init__(rejection.reason)
+        self.rejection = rejection
+
+
+_SAFE_KID = re.compile(r"[A-Za-z0-9._~+/=-]{1,64}\Z")
+_NUMERIC_DATES = ("exp", "nbf", "iat")
+
+
+def _require_numeric_dates(payload: Mapping[str, Any]) -> None:
+    """``exp``, ``nbf`` and ``iat`` must be JSON numbers (RFC 7519 NumericDate).
+
+    PyJWT would take ``"exp": "1796..."`` (a string) as a date, and an
+    infinite ``exp`` would never expire; both are refused here.
+    """
+    for claim in _NUMERIC_DATES:
+        value = payload.get(claim)
+        if claim in payload and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                 or not math.isfinite(value)):
+            raise TokenRejected(f"the token's {claim!r} claim must be a number "
+                                "(seconds since 1970, RFC 7519 NumericDate)", kind="claims")
 
 
 @implementer(IRealm)
 class GatewayRealm:
-    """Turns verified claims into a :class:`Principal`."""
+    """Turns verified claims into a :class:`Principal`.
+
+    The role claim is a name or a dotted path into nested claims
+    (``realm_access.roles``, as Keycloak puts them); a claim whose full name
+    contains dots (``https://example.com/roles``) is found first.  Several,
+    comma-separated, are tried in order and the first the token carries
+    counts (``role,realm_access.roles``: CueWeb's tokens and Keycloak's).
+    Its value is one role or a list of roles.  ``sub`` and every role name
+    end up in log lines and metadata, so a control character in them refuses
+    the token.
+    """
 
     def __init__(self, role_claim: str = "role") -> None:
-        self._role_claim = role_claim
+        self._role_claims = tuple(p.strip() for p in role_claim.split(",") if p.strip())
 
     def requestAvatar(
         self, avatarId: Mapping[str, Any], mind: object, *interfaces: type[Interface]
@@ -277,11 +447,36 @@ class GatewayRealm:
         if IPrincipal not in interfaces:
             raise NotImplementedError("GatewayRealm only provides IPrincipal")
         principal = Principal(
-            sub=_claim_text(avatarId.get("sub")),
-            role=_claim_text(avatarId.get(self._role_claim)),
+            sub=_identity("sub", _claim_text(avatarId.get("sub"))),
+            role=self._role(avatarId),
             claims=dict(avatarId),
         )
         return IPrincipal, principal, _no_logout
+
+    def _role(self, claims: Mapping[str, Any]) -> str | tuple[str, ...]:
+        """The role claim: '' when absent, one role, or a tuple when the token lists roles."""
+        path, value = next(((p, v) for p in self._role_claims
+                            if (v := claim_at(claims, p)) is not None), ("", None))
+        if isinstance(value, list):
+            if not all(_is_scalar(item) for item in value):
+                raise _bad_roles(path)
+            return tuple(_identity(path, _claim_text(item)) for item in value
+                         if _claim_text(item))
+        if value is not None and not _is_scalar(value):
+            raise _bad_roles(path)
+        return _identity(path, _claim_text(value))
+
+
+def claim_at(claims: Mapping[str, Any], path: str) -> object:
+    """The claim named ``path``, else the one its dotted parts lead to, else None."""
+    if path in claims:
+        return claims[path]
+    node: object = claims
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
 
 
 def _no_logout() -> None:
@@ -293,6 +488,29 @@ def _claim_text(value: object) -> str:
     if value is None:
         return ""
     return value if isinstance(value, str) else str(value)
+
+
+def _is_scalar(value: object) -> bool:
+    """A role may be a string or a number, not an object, a list or true/false."""
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _bad_roles(claim: str) -> TokenRejected:
+    """The rejection of a role claim that is neither a role nor a list of roles."""
+    return TokenRejected(f"the token's {claim!r} claim must be a string or a list of strings",
+                         kind="claims")
+
+
+# C0 controls, DEL, C1 controls, and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _identity(claim: str, text: str) -> str:
+    """An identity string that is safe to log and forward, or a 401 naming its claim."""
+    if _CONTROL.search(text):
+        raise TokenRejected(f"the token's {claim!r} claim contains a control character",
+                            kind="claims")
+    return text
 
 
 class Authenticator:
@@ -318,19 +536,42 @@ class Authenticator:
         return principal
 
 
+def make_checker(config: GatewayConfig, public_keys: Sequence[VerificationKey] = (),
+                 jwks: JwksKeys | None = None) -> JWTChecker:
+    """The checker of this configuration: its secrets, algorithms and claim rules, and keys."""
+    return JWTChecker(
+        config.jwt_secrets,
+        algorithms=config.jwt_algorithms,
+        leeway=config.jwt_leeway,
+        issuer=config.jwt_issuer,
+        audience=config.jwt_audience,
+        public_keys=public_keys,
+        jwks=jwks,
+        idp_issuer=config.jwt_idp_issuer,
+        idp_audience=config.jwt_idp_audience,
+    )
+
+
 def make_portal(checker: JWTChecker, realm: GatewayRealm | None = None) -> Portal:
     """A Portal with the gateway's realm and the given JWT checker."""
     return Portal(realm or GatewayRealm(), [checker])
 
 
 def sign_token(config: GatewayConfig, sub: str, role: str | None, lifetime: int) -> str:
-    """A token this gateway accepts: its secret, first algorithm and role claim.
+    """A token this gateway accepts: its secret, first HMAC algorithm and role claim.
 
     For people trying the gateway (the sandbox's start-up line, ``opencue-gateway
-    token``); real tokens come from the studio's issuer (CueWeb).
+    token``); real tokens come from the studio's issuer (CueWeb, the identity
+    provider).  The role goes in under the first role claim's full name, which
+    the realm finds before reading it as a dotted path.
     """
+    algorithms = [a for a in config.jwt_algorithms if a in HMAC_ALGORITHMS]
+    if config.jwt_secret is None or not algorithms:
+        raise ConfigError("JWT_SECRET", "signing a token needs JWT_SECRET or JWT_SECRET_FILE "
+                          "and an HMAC algorithm in JWT_ALGORITHMS; tokens for public keys "
+                          "come from the identity provider")
     now = int(time.time())
     claims: dict[str, object] = {"sub": sub, "iat": now, "exp": now + lifetime}
     if role:
-        claims[config.jwt_role_claim] = role
-    return jwt.encode(claims, config.jwt_secret, algorithm=config.jwt_algorithms[0])
+        claims[config.jwt_role_claim.split(",")[0]] = role
+    return jwt.encode(claims, config.jwt_secret, algorithm=algorithms[0])

@@ -25,12 +25,14 @@ from typing import Any
 
 from opencue_gateway.parsers import (
     HMAC_ALGORITHMS,
+    PUBLIC_KEY_ALGORITHMS,
     float_parser,
     int_parser,
+    parse_algorithms,
     parse_bool,
+    parse_claim_paths,
     parse_duration,
     parse_endpoint,
-    parse_hmac_algorithms,
     parse_host,
     parse_list,
     parse_listen,
@@ -41,6 +43,7 @@ from opencue_gateway.parsers import (
     parse_rate,
     parse_size,
     parse_text,
+    parse_url,
 )
 from opencue_gateway.proxies import Network, parse_networks
 
@@ -201,10 +204,10 @@ class GatewayConfig:
     rest_host: str = setting(
         "REST_HOST", "0.0.0.0", parse_host,
         "interface to listen on (127.0.0.1 with --sandbox unless set)", example="0.0.0.0")
-    jwt_secret: bytes = setting(
+    jwt_secret: bytes | None = setting(
         "JWT_SECRET", None, parse_text,
-        "HMAC secret that signs client tokens (required unless --sandbox); prefer "
-        "JWT_SECRET_FILE", secret=True)
+        "HMAC secret that signs client tokens (required for HS256/HS384/HS512 unless "
+        "--sandbox); prefer JWT_SECRET_FILE", secret=True)
     jwt_secret_file: str | None = setting(
         "JWT_SECRET_FILE", None, parse_text,
         "file holding the secret (Docker/Kubernetes secrets); whitespace stripped; re-read on "
@@ -213,18 +216,41 @@ class GatewayConfig:
         "JWT_PREVIOUS_SECRETS", None, parse_list,
         "comma-separated former secrets, still accepted while tokens rotate", secret=True)
     jwt_algorithms: tuple[str, ...] = setting(
-        "JWT_ALGORITHMS", ",".join(HMAC_ALGORITHMS), parse_hmac_algorithms,
-        "accepted token algorithms (HMAC only)")
+        "JWT_ALGORITHMS", ",".join(HMAC_ALGORITHMS), parse_algorithms,
+        "accepted token algorithms: HS256/384/512 with `JWT_SECRET`; RS256/384/512, "
+        "PS256/384/512, ES256/384/512, EdDSA with public keys")
+    jwt_public_key_file: str | None = setting(
+        "JWT_PUBLIC_KEY_FILE", None, parse_text,
+        "PEM file of one or more public keys or certificates that sign tokens; re-read on "
+        "SIGHUP")
+    jwt_jwks_url: str | None = setting(
+        "JWT_JWKS_URL", None, parse_url,
+        "the identity provider's JWKS URL, fetched in the background")
+    jwt_jwks_refresh: float = setting(
+        "JWT_JWKS_REFRESH", "5m", parse_positive_duration,
+        "how often the JWKS is fetched again (sooner when its Cache-Control max-age is "
+        "shorter); also the least time between two fetches for an unknown `kid`")
     jwt_issuer: str | None = setting("JWT_ISSUER", None, parse_text,
                                      "when set, tokens must carry this `iss`")
     jwt_audience: tuple[str, ...] | None = setting(
         "JWT_AUDIENCE", None, parse_list,
         "when set, tokens must carry one of these `aud` values (comma-separated); when unset "
         "`aud` is ignored")
+    jwt_idp_issuer: str | None = setting(
+        "JWT_IDP_ISSUER", None, parse_text,
+        "the `iss` tokens verified with a public key must carry, instead of `JWT_ISSUER` (so "
+        "CueWeb's tokens, which carry none, still verify)")
+    jwt_idp_audience: tuple[str, ...] | None = setting(
+        "JWT_IDP_AUDIENCE", None, parse_list,
+        "the `aud` values (one of them) tokens verified with a public key must carry, "
+        "instead of `JWT_AUDIENCE`")
     jwt_leeway: float = setting("JWT_LEEWAY", "30s", parse_duration,
                                 "clock skew tolerated for `exp`, `nbf`, `iat`")
-    jwt_role_claim: str = setting("JWT_ROLE_CLAIM", "role", parse_text,
-                                  "the claim holding the caller's role")
+    jwt_role_claim: str = setting(
+        "JWT_ROLE_CLAIM", "role", parse_claim_paths,
+        "the claim holding the caller's role or list of roles; a dotted path reaches into "
+        "nested claims (`realm_access.roles`); with several, comma-separated, the first the "
+        "token carries")
     auth_policy_file: str | None = setting(
         "AUTH_POLICY_FILE", None, parse_text,
         "TOML or JSON file mapping roles to methods (see Security); re-read on SIGHUP")
@@ -323,6 +349,13 @@ class GatewayConfig:
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     @property
+    def jwt_secrets(self) -> tuple[bytes, ...]:
+        """The HMAC secrets, current first; none when only public keys verify tokens."""
+        if self.jwt_secret is None:
+            return ()
+        return (self.jwt_secret, *self.jwt_previous_secrets)
+
+    @property
     def rest_family(self) -> socket.AddressFamily:
         """The listening socket's address family: IPv6 for an IPv6 REST_HOST."""
         return socket.AF_INET6 if ":" in self.rest_host else socket.AF_INET
@@ -340,7 +373,8 @@ class GatewayConfig:
         for owner, settings in ((self, GATEWAY_SETTINGS), (self.sandbox, SANDBOX_SETTINGS)):
             for item in settings:
                 value = getattr(owner, item.attribute)
-                described[item.variable] = REDACTED if item.secret else value
+                hidden = item.secret and value not in (None, ())
+                described[item.variable] = REDACTED if hidden else value
         return described
 
 
@@ -407,10 +441,7 @@ def load_config(environ: Mapping[str, str], flags: Mapping[str, str | None]) -> 
     """
     sandbox = sandbox_config(flags, environ)
     values, given = _read_values(GATEWAY_SETTINGS, environ, flags)
-    values["jwt_secret"] = _load_secret(values["jwt_secret"], values["jwt_secret_file"],
-                                        sandbox.enabled)
-    values["jwt_previous_secrets"] = tuple(
-        s.encode("utf-8") for s in values["jwt_previous_secrets"] or ())
+    _check_key_sources(values, sandbox.enabled)
     values["listen"] = values["listen"] or ()
     values["trusted_proxies"] = values["trusted_proxies"] or ()
     if sandbox.enabled and "rest_host" not in given:
@@ -428,21 +459,68 @@ def load_config(environ: Mapping[str, str], flags: Mapping[str, str | None]) -> 
     return GatewayConfig(sandbox=sandbox, **values)
 
 
+def _check_key_sources(values: dict[str, Any], sandbox: bool) -> None:
+    """Load the secrets and check every accepted algorithm has keys and every key an algorithm.
+
+    HMAC algorithms need JWT_SECRET (or its file); public-key algorithms need
+    JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL.  A secret nothing may use, or public
+    keys with no public-key algorithm accepted, are configuration mistakes
+    that would otherwise show up as every token failing.
+    """
+    algorithms = values["jwt_algorithms"]
+    hmac = [a for a in algorithms if a in HMAC_ALGORITHMS]
+    public = [a for a in algorithms if a in PUBLIC_KEY_ALGORITHMS]
+    sources = [name for name, attribute in (("JWT_PUBLIC_KEY_FILE", "jwt_public_key_file"),
+                                            ("JWT_JWKS_URL", "jwt_jwks_url"))
+               if values[attribute] is not None]
+    hint = (f" (or leave {', '.join(hmac)} out of JWT_ALGORITHMS to accept only tokens "
+            f"signed with the keys of {' and '.join(sources)})") if sources else ""
+    values["jwt_secret"] = _load_secret(values["jwt_secret"], values["jwt_secret_file"],
+                                        sandbox, required=bool(hmac), hint=hint)
+    previous = values["jwt_previous_secrets"] or ()
+    values["jwt_previous_secrets"] = tuple(s.encode("utf-8") for s in previous)
+    if values["jwt_secret"] is None and previous:
+        raise ConfigError("JWT_PREVIOUS_SECRETS", "needs JWT_SECRET or JWT_SECRET_FILE, the "
+                          "current secret")
+    if values["jwt_secret"] is not None and not hmac:
+        raise ConfigError("JWT_ALGORITHMS", "a JWT secret is set but no HMAC algorithm "
+                          f"({', '.join(HMAC_ALGORITHMS)}) is accepted")
+    if public and not sources:
+        raise ConfigError("JWT_ALGORITHMS", f"{', '.join(public)} needs public keys: set "
+                          "JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL")
+    if sources and not public:
+        raise ConfigError("JWT_ALGORITHMS", f"accepts no public-key algorithm, so the keys of "
+                          f"{' and '.join(sources)} would verify nothing; add the identity "
+                          "provider's (RS256 for most)")
+    for name in ("jwt_idp_issuer", "jwt_idp_audience"):
+        if values[name] is not None and not sources:
+            raise ConfigError(name.upper(), "applies to tokens verified with a public key: "
+                              "set JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL")
+
+
 def reload_secret(config: GatewayConfig) -> bytes:
     """Read JWT_SECRET_FILE again (SIGHUP), with the same checks as at start-up."""
-    return _load_secret(None, config.jwt_secret_file, config.sandbox.enabled)
+    secret = _load_secret(None, config.jwt_secret_file, config.sandbox.enabled, required=True)
+    assert secret is not None
+    return secret
 
 
 def short_secrets(config: GatewayConfig) -> list[str]:
     """Which configured secrets are shorter than MIN_SECRET_BYTES, for a start-up warning."""
-    named = [("JWT_SECRET", config.jwt_secret)] + [
+    named = [("JWT_SECRET", config.jwt_secret)] if config.jwt_secret is not None else []
+    named += [
         (f"JWT_PREVIOUS_SECRETS[{i}]", s) for i, s in enumerate(config.jwt_previous_secrets)
     ]
     return [name for name, secret in named if len(secret) < MIN_SECRET_BYTES]
 
 
-def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool) -> bytes:
-    """The JWT secret from JWT_SECRET or JWT_SECRET_FILE; exactly one of them."""
+def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool, required: bool,
+                 hint: str = "") -> bytes | None:
+    """The JWT secret from JWT_SECRET or JWT_SECRET_FILE; at most one of them.
+
+    None when neither is set and no HMAC algorithm needs one; in sandbox mode
+    an HMAC algorithm gets the development secret instead.
+    """
     if secret is not None and secret_file is not None:
         raise ConfigError("JWT_SECRET", "set JWT_SECRET or JWT_SECRET_FILE, not both")
     if secret_file is not None:
@@ -454,11 +532,14 @@ def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool) -> 
         if not secret:
             raise ConfigError("JWT_SECRET_FILE", f"{secret_file!r} is empty")
     if secret is None:
+        if not required:
+            return None
         if sandbox:
             return SANDBOX_SECRET
         raise ConfigError(
             "JWT_SECRET",
-            "required: set JWT_SECRET or JWT_SECRET_FILE to the secret that signs client tokens",
+            "required: set JWT_SECRET or JWT_SECRET_FILE to the secret that signs client "
+            "tokens" + hint,
         )
     if not secret:
         raise ConfigError("JWT_SECRET", "must not be empty")

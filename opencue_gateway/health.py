@@ -2,13 +2,16 @@
 
 ``/healthz`` says the process is alive and serving HTTP.  ``/readyz`` says
 whether it should get traffic: the Cuebot channel is connected, the worker
-pool has room, and the gateway is not draining.  Both answer small JSON and
-nothing sensitive (no endpoint, no configuration).  They are public because
-a probe has no token, and can be turned off with HEALTH_ENDPOINTS=false.
+pool has room, the gateway is not draining, and every other check the
+service adds (the identity provider's keys are loaded) passes.  Both answer
+small JSON and nothing sensitive (no endpoint, no configuration).  They are
+public because a probe has no token, and can be turned off with
+HEALTH_ENDPOINTS=false.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import grpc
@@ -27,8 +30,11 @@ class Probe:
 class Health:
     """Answers the probes; the service flips ``draining`` on SIGTERM."""
 
-    def __init__(self, cuebot: CuebotClient) -> None:
+    def __init__(self, cuebot: CuebotClient,
+                 checks: Sequence[Callable[[], str | None]] = ()) -> None:
         self._cuebot = cuebot
+        # More readiness conditions: each says why the gateway is not ready, or None.
+        self._checks = tuple(checks)
         self.draining = False
 
     @staticmethod
@@ -51,6 +57,7 @@ class Health:
             reasons.append(f"cuebot channel is {state.name if state else 'not started'}")
         if not self._cuebot.accepting:
             reasons.append("the worker queue is full")
+        reasons.extend(reason for check in self._checks if (reason := check()) is not None)
         if reasons:
             return Probe(503, {"status": "unavailable", "reasons": reasons})
         return Probe(200, {"status": "ready"})

@@ -40,6 +40,33 @@ _levels = LogLevelFilterPredicate(defaultLogLevel=LogLevel.info)
 _observer = FilteringLogObserver(globalLogPublisher, [_levels])
 
 
+def escape(value: str) -> str:
+    """A value as it may appear in a text log line: nothing in it can start another line.
+
+    Control characters (C0, DEL, C1), other unprintable ones (line and
+    paragraph separators, bidi overrides) become ``\\xNN``/``\\uNNNN``
+    escapes, and backslash and double quote are escaped so that an escape
+    or a quoted field cannot be faked either.  Printable text, accented
+    letters and other scripts included, stays as it is.  JSON lines need
+    none of this: their encoder escapes what JSON must.
+    """
+    if value.isprintable() and "\\" not in value and '"' not in value:
+        return value
+    return "".join(_escape_char(c) for c in value)
+
+
+def _escape_char(char: str) -> str:
+    """One character of :func:`escape`."""
+    if char in '\\"':
+        return "\\" + char
+    if char.isprintable():
+        return char
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
 def logger(namespace: str) -> Logger:
     """A Logger for one gateway module, subject to LOG_LEVEL."""
     return Logger(namespace=namespace, observer=_observer)

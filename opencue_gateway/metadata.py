@@ -62,6 +62,11 @@ def metadata_from_headers(
     pass when well-formed (``trace_context``, the gateway's own span, wins
     over the client's).  Credentials and gRPC's reserved ``grpc-*`` keys
     never pass.
+
+    Every text value must be printable ASCII, or grpcio fails the call
+    ("Invalid metadata").  Headers the client sends are refused with a 400
+    naming the header when they hold anything else; a malformed tracestate
+    is dropped; the ``sub`` is percent-encoded (:func:`percent_encode`).
     """
     metadata: list[tuple[str, str | bytes]] = []
     forwarded_for: list[str] = []
@@ -75,9 +80,9 @@ def metadata_from_headers(
             trace[name.decode("ascii")] = values[0].decode("latin-1").strip()
             continue
         if name == b"x-forwarded-for":
-            forwarded_for.extend(v.decode("latin-1").strip() for v in values)
+            forwarded_for.extend(_ascii(v, "the X-Forwarded-For header") for v in values)
         elif name == b"host":
-            host = values[0].decode("latin-1").strip()
+            host = _ascii(values[0], "the Host header")
         elif name.startswith(METADATA_PREFIX):
             key = name[len(METADATA_PREFIX):].decode("latin-1")
             if key in CREDENTIAL_KEYS or key.startswith("grpc-"):
@@ -90,13 +95,13 @@ def metadata_from_headers(
     if host:
         metadata.append(("x-forwarded-host", host))
     if principal_sub:
-        metadata.append((PRINCIPAL_KEY, principal_sub))
+        metadata.append((PRINCIPAL_KEY, percent_encode(principal_sub)))
     if request_id:
         metadata.append((REQUEST_ID_KEY, request_id))
     trace.update(trace_context or {})
     if valid_traceparent(trace.get("traceparent")):
         metadata.append(("traceparent", trace["traceparent"]))
-        if trace.get("tracestate", "").isprintable() and trace.get("tracestate"):
+        if _is_metadata_text(trace.get("tracestate", "")) and trace.get("tracestate"):
             metadata.append(("tracestate", trace["tracestate"]))
     return tuple(metadata)
 
@@ -124,13 +129,37 @@ def _metadata_value(key: str, raw: bytes) -> str | bytes:
                 grpc.StatusCode.INVALID_ARGUMENT,
                 f"Grpc-Metadata-{key} must hold base64, as binary metadata keys do",
             ) from None
+    return _ascii(raw, f"Grpc-Metadata-{key}")
+
+
+def _ascii(raw: bytes, header: str) -> str:
+    """A header value that may travel as metadata text, or a 400 naming the header."""
     text = raw.decode("latin-1").strip()
-    if not text.isprintable() or not text.isascii():
+    if not _is_metadata_text(text):
         raise GatewayError(
             grpc.StatusCode.INVALID_ARGUMENT,
-            f"Grpc-Metadata-{key} holds characters gRPC metadata cannot carry",
+            f"{header} holds characters gRPC metadata cannot carry (only printable ASCII)",
         )
     return text
+
+
+def _is_metadata_text(text: str) -> bool:
+    """Printable ASCII: what gRPC accepts in a text metadata value."""
+    return text.isascii() and text.isprintable()
+
+
+def percent_encode(text: str) -> str:
+    """Text as metadata the way gRPC encodes ``grpc-message``, so any identity can travel.
+
+    The UTF-8 bytes outside printable ASCII, and ``%`` itself, become
+    ``%XX``: ``José`` arrives as ``Jos%C3%A9``, ``100%`` as ``100%25``; plain
+    ASCII names arrive unchanged.  Percent-decoding gives the exact text back
+    (``urllib.parse.unquote`` in Python; ``+`` is not a space here).
+    """
+    if _is_metadata_text(text) and "%" not in text:
+        return text
+    return "".join(chr(b) if 0x20 <= b <= 0x7E and b != 0x25 else f"%{b:02X}"
+                   for b in text.encode("utf-8"))
 
 
 def response_headers(

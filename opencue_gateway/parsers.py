@@ -10,8 +10,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+# Verified with a public key (JWT_PUBLIC_KEY_FILE, JWT_JWKS_URL): RSA, RSA-PSS, ECDSA, EdDSA.
+PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
+                         "ES256", "ES384", "ES512", "EdDSA")
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -175,9 +179,30 @@ def parse_rate(text: str) -> float:
     return value
 
 
-def parse_hmac_algorithms(text: str) -> tuple[str, ...]:
-    """JWT algorithms to accept: HMAC only, because the gateway verifies with a shared secret."""
-    algorithms = tuple(a.upper() for a in parse_list(text))
-    if not algorithms or set(algorithms) - set(HMAC_ALGORITHMS):
-        raise ValueError("expected a comma-separated list of " + ", ".join(HMAC_ALGORITHMS))
-    return algorithms
+def parse_algorithms(text: str) -> tuple[str, ...]:
+    """JWT algorithms to accept, spelt as RFC 7518 does (case does not matter)."""
+    known = {a.upper(): a for a in HMAC_ALGORITHMS + PUBLIC_KEY_ALGORITHMS}
+    given = [a.upper() for a in parse_list(text)]
+    if not given or any(a not in known for a in given):
+        raise ValueError("expected a comma-separated list of "
+                         + ", ".join(HMAC_ALGORITHMS + PUBLIC_KEY_ALGORITHMS))
+    return tuple(dict.fromkeys(known[a] for a in given))
+
+
+def parse_url(text: str) -> str:
+    """An http(s) URL with a host and no credentials (it is shown in GET /config and the log)."""
+    url = text.strip()
+    parts = urlsplit(url)
+    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.fragment
+            or parts.username is not None or not url.isprintable() or " " in url):
+        raise ValueError("expected an http:// or https:// URL without user or password, like "
+                         "https://idp.example.com/realms/studio/protocol/openid-connect/certs")
+    return url
+
+
+def parse_claim_paths(text: str) -> str:
+    """Claim names or dotted paths into nested claims (``role,realm_access.roles``)."""
+    paths = parse_list(text)
+    if not paths or any(not p.isprintable() or "" in p.split(".") for p in paths):
+        raise ValueError("expected claim names or dotted paths like role,realm_access.roles")
+    return ",".join(paths)

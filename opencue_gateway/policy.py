@@ -14,17 +14,21 @@ as with the Go gateway, so existing deployments keep working.  A policy file
     allow = ["@readonly", "job.JobInterface/*", "job.FrameInterface/Retry"]
     deny = ["job.JobInterface/Kill"]
 
-    [default]            # principals whose role is not listed, or who have none
+    [default]            # principals none of whose roles is listed, or who have none
     allow = ["@readonly"]
 
 Patterns are shell-style (``*``, ``?``) and match ``package.Service/Method``;
 ``@readonly`` stands for every read-only method (see
 :func:`opencue_gateway.catalog.is_read_only_name`).  ``deny`` wins over
-``allow``.  Without a ``[default]`` section, roles that are not listed may call
-nothing.  Everything is resolved against the catalog at start-up into plain
-sets, so a request costs one set lookup; a pattern that matches no method is
-a start-up error, because a typo in a ``deny`` list would silently allow what
-it meant to forbid.
+``allow``.  A principal may hold several roles (an identity provider's token
+lists them): a call is allowed when any of its listed roles allows it and
+none of them denies it.  Roles that are not listed are ignored (tokens carry
+roles like ``offline_access`` that mean nothing here); ``[default]`` applies
+when none is listed, and without a ``[default]`` section such principals may
+call nothing.  Everything is resolved against the catalog at start-up into
+plain sets, so a request costs a few set lookups; a pattern that matches no
+method is a start-up error, because a typo in a ``deny`` list would silently
+allow what it meant to forbid.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,34 +54,56 @@ class PolicyError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Rule:
+    """The method paths one role may call and the ones it may not (deny wins, across roles)."""
+
+    allow: frozenset[str]
+    deny: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Policy:
-    """Allowed method paths per role, plus the set for roles not listed.
+    """The rule of each role, plus the rule for principals with no listed role.
 
     ``default`` is None when every principal may call everything (no file).
     """
 
-    roles: Mapping[str, frozenset[str]]
-    default: frozenset[str] | None
+    roles: Mapping[str, Rule]
+    default: Rule | None
 
     @classmethod
     def allow_all(cls) -> Policy:
         """The policy without a file: every authenticated principal may call everything."""
         return cls(roles={}, default=None)
 
-    def allows(self, role: str, method: RpcMethod) -> bool:
-        """May a principal with this role call this method?"""
-        allowed = self.roles.get(role, self.default)
-        return allowed is None or method.path in allowed
+    def allows(self, roles: str | Sequence[str], method: RpcMethod) -> bool:
+        """May a principal holding these roles (or this one role) call this method?"""
+        rules = [self.roles[r] for r in _as_roles(roles) if r in self.roles]
+        if not rules:
+            if self.default is None:
+                return True
+            rules = [self.default]
+        return (any(method.path in rule.allow for rule in rules)
+                and not any(method.path in rule.deny for rule in rules))
 
-    def check(self, role: str, method: RpcMethod) -> None:
-        """Raise a 403 naming the role and the method unless the call is allowed."""
-        if not self.allows(role, method):
-            shown = repr(role) if role else "(none)"
+    def check(self, roles: str | Sequence[str], method: RpcMethod) -> None:
+        """Raise a 403 naming the roles and the method unless the call is allowed."""
+        if not self.allows(roles, method):
+            held = _as_roles(roles)
+            shown = ", ".join(repr(r) for r in held) or "(none)"
             raise GatewayError(
                 grpc.StatusCode.PERMISSION_DENIED,
-                f"role {shown} may not call {method.path.lstrip('/')}",
+                f"role{'s' if len(held) > 1 else ''} {shown} may not call "
+                f"{method.path.lstrip('/')}",
                 kind="role",
             )
+
+
+def _as_roles(roles: str | Sequence[str]) -> tuple[str, ...]:
+    """One role ('' for none) or several, as a tuple."""
+    if isinstance(roles, str):
+        return (roles,) if roles else ()
+    return tuple(roles)
 
 
 def load_policy(path: str | None, catalog: MethodCatalog) -> Policy:
@@ -119,17 +145,19 @@ def compile_policy(document: Mapping[str, Any], catalog: MethodCatalog) -> Polic
     default = document.get("default")
     return Policy(
         roles=roles,
-        default=frozenset() if default is None else _rule(default, catalog, "default"),
+        default=Rule(frozenset(), frozenset()) if default is None
+        else _rule(default, catalog, "default"),
     )
 
 
-def _rule(rule: Any, catalog: MethodCatalog, where: str) -> frozenset[str]:
-    """The set of method paths one role may call: allow minus deny."""
+def _rule(rule: Any, catalog: MethodCatalog, where: str) -> Rule:
+    """The method paths one role may call, and those it may not."""
     if not isinstance(rule, dict) or set(rule) - {"allow", "deny"}:
         raise PolicyError(f"{where} must have only 'allow' and 'deny' lists")
-    allowed = _expand(rule.get("allow", []), catalog, f"{where}.allow")
-    denied = _expand(rule.get("deny", []), catalog, f"{where}.deny")
-    return frozenset(allowed - denied)
+    return Rule(
+        allow=frozenset(_expand(rule.get("allow", []), catalog, f"{where}.allow")),
+        deny=frozenset(_expand(rule.get("deny", []), catalog, f"{where}.deny")),
+    )
 
 
 def _expand(patterns: Any, catalog: MethodCatalog, where: str) -> set[str]:

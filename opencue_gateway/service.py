@@ -34,6 +34,7 @@ from opencue_gateway.config import (
 )
 from opencue_gateway.drain import DrainNotice, InFlight
 from opencue_gateway.grpc_channel import channel_factory
+from opencue_gateway.keys import load_public_key_file
 from opencue_gateway.listen import Listener, http_endpoints, metrics_endpoint, server_tls
 from opencue_gateway.process import GatewayProcess
 from opencue_gateway.services import (
@@ -131,6 +132,8 @@ def gateway_tree(config: GatewayConfig, reactor: Any, supervised: bool = False,
         sandbox.setServiceParent(root)
     CuebotChannelService(gateway.cuebot, lambda: sandbox.server.address if sandbox
                          else config.cuebot_endpoint, reactor).setServiceParent(root)
+    if gateway.jwks is not None:
+        gateway.jwks.setServiceParent(root)
     if config.audit_log_file:
         AuditFileService(config.audit_log_file).setServiceParent(root)
     if tracing is not None:
@@ -160,6 +163,7 @@ def supervisor_tree(config: GatewayConfig, reactor: Any, flags: dict[str, str | 
     mistake still stops start-up with one line instead of N crashing workers.
     """
     policy_of(config, MethodCatalog.default())
+    load_public_key_file(config)
     server_tls(config)
     channel_factory(config)
     if config.otel_exporter_otlp_endpoint:
@@ -171,9 +175,11 @@ def supervisor_tree(config: GatewayConfig, reactor: Any, flags: dict[str, str | 
     overrides = worker_overrides(config)
     drop: set[str] = set()
     if sandbox is not None:
-        # Workers call the supervisor's sandbox with its (default) secret; they run none.
-        overrides["JWT_SECRET"] = config.jwt_secret.decode("utf-8")
-        drop = {"JWT_SECRET_FILE", *(s.variable for s in SANDBOX_SETTINGS)}
+        # Workers call the supervisor's sandbox, with its (default) secret; they run none.
+        drop = {s.variable for s in SANDBOX_SETTINGS}
+        if config.jwt_secret is not None:
+            overrides["JWT_SECRET"] = config.jwt_secret.decode("utf-8")
+            drop.add("JWT_SECRET_FILE")
     supervisor = WorkerSupervisor(
         config, reactor, process_environment(flags, overrides, drop),
         lambda: sandbox.server.address if sandbox else config.cuebot_endpoint)

@@ -36,7 +36,7 @@ def log_start(gateway: Gateway, addresses: Sequence[str], tls: ServerTLS | None)
     log.info("opencue-gateway listening on {addresses}, Cuebot at {endpoint} ({count} methods)",
              addresses=" and ".join(addresses), endpoint=gateway.cuebot.endpoint,
              count=len(gateway.catalog))
-    if config.sandbox.enabled:
+    if config.sandbox.enabled and config.jwt_secret is not None:
         token = sign_token(config, "sandbox-user", "admin", SANDBOX_TOKEN_LIFETIME)
         log.info("sandbox mode: Cuebot is in-memory at {endpoint}. A token valid for 24h:\n"
                  "export JWT_TOKEN={token}", endpoint=gateway.cuebot.endpoint, token=token)

@@ -24,7 +24,13 @@ from opencue_gateway import __version__
 from opencue_gateway.accesslog import AccessLog, RequestRecord
 from opencue_gateway.app import GatewayApp, Page, probe_page, static_page
 from opencue_gateway.audit import AuditLog
-from opencue_gateway.auth import Authenticator, GatewayRealm, JWTChecker, make_portal
+from opencue_gateway.auth import (
+    Authenticator,
+    GatewayRealm,
+    JWTChecker,
+    make_checker,
+    make_portal,
+)
 from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import ConfigError, GatewayConfig, reload_secret
 from opencue_gateway.cors import CorsPolicy
@@ -32,6 +38,8 @@ from opencue_gateway.docs import docs_page, read_assets
 from opencue_gateway.fanin import FanIn
 from opencue_gateway.grpc_channel import channel_factory
 from opencue_gateway.health import Health
+from opencue_gateway.jwks import JwksKeys, jwks_keys
+from opencue_gateway.keys import load_public_key_file
 from opencue_gateway.logs import logger
 from opencue_gateway.metrics import CONTENT_TYPE, GatewayState, Metrics
 from opencue_gateway.openapi import openapi_json
@@ -60,6 +68,7 @@ class Gateway:
     metrics: Metrics
     limiter: RateLimiter | None
     tracing: OtelTracing | None
+    jwks: JwksKeys | None
 
     def effective_config(self) -> dict[str, Any]:
         """The configuration as running, secrets redacted (the start-up log, GET /config).
@@ -69,6 +78,9 @@ class Gateway:
         """
         described = self.config.describe()
         described["CUEBOT_ENDPOINT"] = self.cuebot.endpoint or self.config.cuebot_endpoint
+        described["JWT_KEYS"] = self.checker.describe_keys()
+        if self.jwks is not None:
+            described["JWT_JWKS"] = self.jwks.describe()
         return described
 
     def metrics_site(self) -> Site:
@@ -76,16 +88,24 @@ class Gateway:
         return Site(MetricsResource(self.metrics.registry))
 
     def reload(self) -> None:
-        """SIGHUP: re-read JWT_SECRET_FILE and AUTH_POLICY_FILE; keep the old ones on error."""
+        """SIGHUP: re-read JWT_SECRET_FILE, JWT_PUBLIC_KEY_FILE and AUTH_POLICY_FILE.
+
+        All three are read before any is applied: on any error the previous
+        ones are all kept.
+        """
         try:
-            if self.config.jwt_secret_file:
-                self.checker.set_secrets([reload_secret(self.config),
-                                          *self.config.jwt_previous_secrets])
-            self.app.policy = policy_of(self.config, self.catalog)
+            secrets = ([reload_secret(self.config), *self.config.jwt_previous_secrets]
+                       if self.config.jwt_secret_file else None)
+            public_keys = load_public_key_file(self.config)
+            policy = policy_of(self.config, self.catalog)
         except ConfigError as error:
             log.error("SIGHUP: kept the previous settings: {error}", error=str(error))
             return
-        log.info("SIGHUP: secret file and policy re-read")
+        if secrets is not None:
+            self.checker.set_secrets(secrets)
+        self.checker.set_public_keys(public_keys)
+        self.app.policy = policy
+        log.info("SIGHUP: secret file, public key file and policy re-read")
 
 
 def build(
@@ -116,11 +136,10 @@ def build(
         queue_depth=lambda: max(0, cuebot.pending - config.max_concurrent_streams),
         channel_state=lambda: cuebot.state,
     ))
-    checker = JWTChecker(
-        [config.jwt_secret, *config.jwt_previous_secrets], algorithms=config.jwt_algorithms,
-        leeway=config.jwt_leeway, issuer=config.jwt_issuer, audience=config.jwt_audience,
-    )
-    health = Health(cuebot)
+    # The identity provider's keys are fetched while the service runs (a service of the tree).
+    jwks = jwks_keys(config, reactor)
+    checker = make_checker(config, load_public_key_file(config), jwks)
+    health = Health(cuebot, checks=[lambda: checker.problem])
     limiter = (RateLimiter(config.rate_limit_rps, config.rate_limit_burst, reactor.seconds)
                if config.rate_limit_rps > 0 else None)
     app = GatewayApp(
@@ -139,7 +158,7 @@ def build(
         proxies=TrustedProxies(config.trusted_proxies),
     )
     gateway = Gateway(config, catalog, cuebot, checker, app, site, health, metrics, limiter,
-                      tracing)
+                      tracing, jwks)
     _add_pages(gateway)
     return gateway
 

@@ -17,9 +17,11 @@ from twisted.web.client import Agent, HTTPConnectionPool
 
 from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import GatewayConfig, load_config
+from opencue_gateway.logs import set_level
 from opencue_gateway.process import GatewayProcess
 from opencue_gateway.service import gateway_tree
 from tests.cuebot_double import CuebotDouble
+from tests.idp import JwksServer
 
 SECRET = "test-secret-that-is-long-enough-for-hs512-0123456789abcdef-0123456789"
 
@@ -140,6 +142,14 @@ class Gateway:
 
 
 @pytest.fixture
+def jwks_server() -> Iterator[JwksServer]:
+    """A JWKS on 127.0.0.1 (empty until a test puts keys in it), stopped at teardown."""
+    server = JwksServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def http() -> Iterator[HTTPClient]:
     """An HTTP client without connection reuse, closed at teardown."""
     pool = HTTPConnectionPool(reactor, persistent=False)
@@ -155,7 +165,12 @@ def client(http: HTTPClient) -> Callable[[str], Gateway]:
 
 @pytest.fixture
 def captured_logs() -> Iterator[list[dict]]:
-    """Every log event published while the test runs."""
+    """Every log event published while the test runs, from LOG_LEVEL info up.
+
+    The level is process-wide: a gateway an earlier test started with
+    LOG_LEVEL=error would otherwise still hide the info lines looked for here.
+    """
+    set_level("info")
     events: list[dict] = []
     globalLogPublisher.addObserver(events.append)
     yield events

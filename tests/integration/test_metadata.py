@@ -7,10 +7,15 @@ text and ``-bin`` keys must survive it both ways, and credentials must not reach
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import pytest_twisted
+from twisted.internet.threads import deferToThread
 
 from opencue_gateway.metadata import PRINCIPAL_KEY
 from tests.conftest import make_token
+from tests.integration.test_http_errors import _exchange
 
 GET_SHOWS = "/show.ShowInterface/GetShows"
 
@@ -42,3 +47,41 @@ async def test_cuebot_metadata_comes_back_as_headers(gateway, cuebot):
     response = await gateway.post(GET_SHOWS)
     assert response.header("grpc-metadata-x-cuebot-host") == "cb1"
     assert response.header("grpc-trailer-x-elapsed-bin") == "AQI="
+
+
+@pytest.mark.parametrize(("header", "named"), [
+    (b"X-Forwarded-For: 10.0.0.1\x01", "the X-Forwarded-For header"),
+    (b"X-Forwarded-For: caf\xc3\xa9", "the X-Forwarded-For header"),
+    (b"X-Forwarded-For: a\tb", "the X-Forwarded-For header"),
+    (b"Grpc-Metadata-Note: \x1b[31m", "Grpc-Metadata-note"),
+])
+@pytest_twisted.ensureDeferred
+async def test_headers_metadata_cannot_carry_are_400_not_500(gateway, cuebot, header, named):
+    """Client headers grpcio would reject as metadata are a 400 naming them, never a 500."""
+    request = (b"POST /show.ShowInterface/GetShows HTTP/1.1\r\nHost: gw\r\n"
+               b"Authorization: Bearer " + make_token().encode() + b"\r\n" + header +
+               b"\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
+    status_line, _, body = await deferToThread(_exchange, gateway.port,
+                                               request)
+    assert status_line.startswith("HTTP/1.1 400 "), (status_line, body)
+    assert json.loads(body)["message"] == (
+        f"{named} holds characters gRPC metadata cannot carry (only printable ASCII)")
+    assert not cuebot.received
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_non_ascii_host_or_tracestate_never_fails_the_call(gateway, cuebot):
+    """A UTF-8 Host is a 400 naming it; a tracestate gRPC cannot carry is dropped (200)."""
+    token = make_token().encode()
+    port = gateway.port
+    host = (b"POST /show.ShowInterface/GetShows HTTP/1.1\r\nHost: caf\xc3\xa9\r\n"
+            b"Authorization: Bearer " + token + b"\r\nContent-Length: 2\r\n"
+            b"Connection: close\r\n\r\n{}")
+    status_line, _, body = await deferToThread(_exchange, port, host)
+    assert status_line.startswith("HTTP/1.1 400 ")
+    assert json.loads(body)["message"].startswith("the Host header holds characters")
+    response = await gateway.post(GET_SHOWS, headers={
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "tracestate": "vendor=café"})
+    assert response.status == 200
+    assert "tracestate" not in cuebot.last().metadata

@@ -9,8 +9,6 @@ import json
 import shutil
 import subprocess
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from threading import Thread
 
 import pytest
 import pytest_twisted
@@ -76,7 +74,16 @@ ATTACKS = {
     "two parts": (f"{HEADER}.{PAYLOAD}", "not a well-formed JWT"),
     "four parts": (f"{VALID}.{SIGNATURE}", "not a well-formed JWT"),
     "larger than 8 KiB": (make_token(pad="x" * 9000), "larger than 8192 bytes"),
+    "exp as a string": (make_token(exp=str(NOW + 3600)), "'exp' claim must be a number"),
+    "exp infinite": (readme_token(SECRET, {"exp": float("inf")}), "'exp' claim must be a number"),
+    "exp true": (make_token(exp=True), "'exp' claim must be a number"),
+    "nbf as a string": (make_token(nbf=str(NOW)), "'nbf' claim must be a number"),
+    "iat as a string": (make_token(iat=str(NOW)), "'iat' claim must be a number"),
+    "kid of a non-string": (raw_token({"alg": "HS256", "kid": 5}, {"exp": NOW + 600}),
+                            "not a well-formed JWT"),
 }
+# Tokens these tests sign with keys a gateway holding public keys would have configured.
+SIGNED_WITH_CONFIGURED_KEYS = {"RS256", "ES256", "PS256"}
 
 
 @pytest.mark.parametrize("case", sorted(ATTACKS))
@@ -92,6 +99,23 @@ async def test_attack_matrix_is_rejected(gateway, cuebot, case):
     assert token not in response.body.decode() and token not in response.header(
         "www-authenticate")
     assert not cuebot.received
+
+
+@pytest_twisted.ensureDeferred
+async def test_attack_matrix_holds_with_public_keys_configured(start_gateway, cuebot, tmp_path):
+    """With the public keys and their algorithms configured too, every other attack still fails."""
+    key_file = tmp_path / "keys.pem"
+    key_file.write_bytes(PUBLIC_PEM + EC_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    gateway = start_gateway(CUEBOT_ENDPOINT=cuebot.address, JWT_PUBLIC_KEY_FILE=str(key_file),
+                            JWT_ALGORITHMS="HS256,HS384,HS512,RS256,PS256,ES256")
+    for case, (token, reason) in sorted(ATTACKS.items()):
+        response = await gateway.post(GET_SHOWS, token=token)
+        if case in SIGNED_WITH_CONFIGURED_KEYS:
+            assert response.status == 200, case
+        else:
+            assert response.status == 401 and reason in response.json()["message"], case
+    assert len(cuebot.received) == len(SIGNED_WITH_CONFIGURED_KEYS)
 
 
 @pytest.mark.parametrize(("header", "status"), [
@@ -133,33 +157,10 @@ async def test_algorithms_come_from_configuration(start_gateway, cuebot):
     assert refused.status == 401 and "'HS256' is not accepted" in refused.json()["message"]
 
 
-@pytest.fixture
-def key_server():
-    """An HTTP server on loopback that counts the requests it gets (it should get none)."""
-    hits = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b'{"keys": []}')
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}", hits
-    server.shutdown()
-    server.server_close()
-
-
 @pytest_twisted.ensureDeferred
-async def test_token_headers_never_fetch_keys(gateway, key_server):
+async def test_token_headers_never_fetch_keys(gateway, jwks_server):
     """kid, jku and x5u are never fetched or used to choose a key."""
-    url, hits = key_server
+    url, hits = jwks_server.url, jwks_server.hits
     headers = {"alg": "HS256", "typ": "JWT", "kid": f"{url}/kid", "jku": f"{url}/jwks",
                "x5u": f"{url}/cert"}
     good = raw_token(headers, {"sub": "x", "exp": NOW + 600})

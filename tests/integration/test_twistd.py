@@ -110,7 +110,7 @@ async def test_sighup_rereads_the_secret_file(tmp_path, twistd, cuebot, client):
     assert await wait_for_exit(process, 15) == 0
     log = (tmp_path / "twistd.log").read_text()
     assert "JWT_SECRET is shorter than 32 bytes" in log
-    assert "SIGHUP: secret file and policy re-read" in log
+    assert "SIGHUP: secret file, public key file and policy re-read" in log
     assert "short-old-secret" not in log
 
 

@@ -152,11 +152,85 @@ def test_sizes(text, size):
     assert parse_size(text) == size
 
 
-def test_only_hmac_algorithms_are_accepted():
-    """JWT_ALGORITHMS takes HMAC algorithms only: the gateway holds a shared secret, not keys."""
+def test_algorithms_are_read_as_rfc_7518_spells_them():
+    """JWT_ALGORITHMS takes HMAC and public-key algorithms in any case; unknown ones are refused."""
     assert load_config({**SECRET_ENV, "JWT_ALGORITHMS": "hs512"}, {}).jwt_algorithms == ("HS512",)
-    with pytest.raises(ConfigError, match="JWT_ALGORITHMS: expected a comma-separated list"):
-        load_config({**SECRET_ENV, "JWT_ALGORITHMS": "HS256,RS256"}, {})
+    config = load_config({**SECRET_ENV, "JWT_PUBLIC_KEY_FILE": "keys.pem",
+                          "JWT_ALGORITHMS": "hs256, rs256,eddsa,ES512"}, {})
+    assert config.jwt_algorithms == ("HS256", "RS256", "EdDSA", "ES512")
+    with pytest.raises(ConfigError, match=r"JWT_ALGORITHMS: expected a comma-separated list of "
+                                          r"HS256, .*, EdDSA, got 'HS256,none'"):
+        load_config({**SECRET_ENV, "JWT_ALGORITHMS": "HS256,none"}, {})
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({**SECRET_ENV, "JWT_ALGORITHMS": "HS256,RS256"},
+     "JWT_ALGORITHMS: RS256 needs public keys: set JWT_PUBLIC_KEY_FILE or JWT_JWKS_URL"),
+    ({**SECRET_ENV, "JWT_JWKS_URL": "https://idp.example/certs"},
+     "JWT_ALGORITHMS: accepts no public-key algorithm, so the keys of JWT_JWKS_URL would verify "
+     "nothing"),
+    ({**SECRET_ENV, "JWT_JWKS_URL": "https://idp.example/certs", "JWT_ALGORITHMS": "RS256"},
+     r"JWT_ALGORITHMS: a JWT secret is set but no HMAC algorithm \(HS256, HS384, HS512\)"),
+    ({"JWT_JWKS_URL": "https://idp.example/certs", "JWT_ALGORITHMS": "HS256,RS256"},
+     r"JWT_SECRET: required: .* \(or leave HS256 out of JWT_ALGORITHMS to accept only tokens "
+     r"signed with the keys of JWT_JWKS_URL\)"),
+    ({"JWT_JWKS_URL": "https://idp.example/certs", "JWT_ALGORITHMS": "RS256",
+      "JWT_PREVIOUS_SECRETS": "old"},
+     "JWT_PREVIOUS_SECRETS: needs JWT_SECRET or JWT_SECRET_FILE"),
+    ({**SECRET_ENV, "JWT_IDP_ISSUER": "https://idp.example"},
+     "JWT_IDP_ISSUER: applies to tokens verified with a public key"),
+    ({**SECRET_ENV, "JWT_IDP_AUDIENCE": "opencue"},
+     "JWT_IDP_AUDIENCE: applies to tokens verified with a public key"),
+])
+def test_every_algorithm_needs_keys_and_every_key_an_algorithm(env, message):
+    """Algorithms without keys and keys without algorithms stop start-up, naming the fix."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(env, {})
+
+
+def test_public_keys_alone_need_no_secret():
+    """With only an identity provider's keys, JWT_SECRET is not required (nor in the sandbox)."""
+    env = {"JWT_JWKS_URL": "https://idp.example/certs", "JWT_ALGORITHMS": "RS256,ES256"}
+    for sandbox in ("false", "true"):
+        config = load_config({**env, "SANDBOX": sandbox}, {})
+        assert config.jwt_secret is None and config.jwt_secrets == ()
+    assert load_config(env, {}).describe()["JWT_SECRET"] is None
+    assert load_config({**SECRET_ENV, "JWT_PREVIOUS_SECRETS": "old"}, {}).jwt_secrets == (
+        b"s" * 40, b"old")
+
+
+@pytest.mark.parametrize("url", ["ftp://idp.example/certs", "https:///certs", "idp.example/certs",
+                                 "https://idp.example/certs#x", "https://idp.example/a b",
+                                 "https://user:pw@idp.example/certs"])
+def test_jwks_url_must_be_http_with_a_host(url):
+    """JWT_JWKS_URL is an http(s) URL naming a host, without credentials; else start-up stops."""
+    with pytest.raises(ConfigError, match="JWT_JWKS_URL: expected an http:// or https:// URL"):
+        load_config({"JWT_JWKS_URL": url, "JWT_ALGORITHMS": "RS256"}, {})
+
+
+def test_jwks_refresh_defaults_to_five_minutes():
+    """JWT_JWKS_REFRESH is 5m unless set, and must be longer than zero."""
+    env = {"JWT_JWKS_URL": "https://idp.example/certs", "JWT_ALGORITHMS": "RS256"}
+    assert load_config(env, {}).jwt_jwks_refresh == 300
+    assert load_config({**env, "JWT_JWKS_REFRESH": "1h"}, {}).jwt_jwks_refresh == 3600
+    with pytest.raises(ConfigError, match="JWT_JWKS_REFRESH: expected a duration longer"):
+        load_config({**env, "JWT_JWKS_REFRESH": "0"}, {})
+
+
+@pytest.mark.parametrize(("text", "read"), [
+    ("role", "role"), ("realm_access.roles", "realm_access.roles"),
+    ("https://studio.example/roles", "https://studio.example/roles"),
+    (" role , realm_access.roles", "role,realm_access.roles"),
+    ("a..b", None), (".roles", None), ("roles.", None), ("ro\tle", None), (",", None),
+])
+def test_role_claim_takes_names_and_dotted_paths(text, read):
+    """JWT_ROLE_CLAIM takes claim names or dotted paths without empty parts, comma-separated."""
+    env = {**SECRET_ENV, "JWT_ROLE_CLAIM": text}
+    if read is not None:
+        assert load_config(env, {}).jwt_role_claim == read
+    else:
+        with pytest.raises(ConfigError, match="JWT_ROLE_CLAIM: expected claim names or dotted"):
+            load_config(env, {})
 
 
 def test_previous_secrets_and_audience_are_lists():

@@ -130,3 +130,39 @@ def test_the_shipped_example_is_valid(catalog):
     assert policy.allows("wrangler", pause) and not policy.allows("wrangler", kill)
     assert not policy.allows("dashboard", pause)
     assert isinstance(policy, Policy)
+
+
+WRANGLING = {"roles": {
+    "admin": {"allow": ["*"]},
+    "wrangler": {"allow": ["@readonly", "job.JobInterface/*"], "deny": ["job.JobInterface/Kill"]},
+    "hosts": {"allow": ["host.HostInterface/*"]},
+}, "default": {"allow": ["show.ShowInterface/Get*"]}}
+
+
+@pytest.mark.parametrize(("roles", "path", "allowed"), [
+    (("wrangler", "hosts"), "/job.JobInterface/Pause", True),
+    (("wrangler", "hosts"), "/host.HostInterface/Lock", True),
+    (("wrangler", "hosts"), "/show.ShowInterface/CreateShow", False),
+    (("admin", "wrangler"), "/job.JobInterface/Kill", False),  # deny wins across roles
+    (("admin", "wrangler"), "/show.ShowInterface/CreateShow", True),
+    (("hosts", "offline_access"), "/show.ShowInterface/GetShows", False),  # listed: no default
+    (("offline_access", "uma_authorization"), "/show.ShowInterface/GetShows", True),
+    (("offline_access",), "/job.JobInterface/Pause", False),
+    ((), "/show.ShowInterface/GetShows", True),
+])
+def test_several_roles_allow_what_any_allows_unless_one_denies(catalog, roles, path, allowed):
+    """Any listed role may allow; a deny of any listed role wins; [default] only without one."""
+    policy = compile_policy(WRANGLING, catalog)
+    assert policy.allows(roles, catalog.resolve(path)) is allowed
+    assert policy.allows(list(roles), catalog.resolve(path)) is allowed
+
+
+def test_a_refusal_names_every_role(catalog):
+    """A 403 for a principal with several roles names all of them; with none it says so."""
+    policy = compile_policy(WRANGLING, catalog)
+    kill = catalog.resolve("/job.JobInterface/Kill")
+    with pytest.raises(GatewayError, match=r"roles 'admin', 'wrangler' may not call "
+                                           r"job\.JobInterface/Kill"):
+        policy.check(("admin", "wrangler"), kill)
+    with pytest.raises(GatewayError, match=r"role \(none\) may not call job.JobInterface/Kill"):
+        policy.check((), kill)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import grpc
 import pytest
 
@@ -11,6 +13,7 @@ from opencue_gateway.metadata import (
     PRINCIPAL_KEY,
     metadata_from_headers,
     parse_grpc_timeout,
+    percent_encode,
     response_headers,
 )
 from tests.conftest import make_config
@@ -68,6 +71,43 @@ def test_unusable_metadata_is_400(pairs):
     with pytest.raises(GatewayError) as caught:
         metadata_from_headers(headers(**pairs), None, "")
     assert "Grpc-Metadata-" in caught.value.message
+
+
+@pytest.mark.parametrize(("sub", "sent"), [
+    ("ann", "ann"), ("svc-account@studio.example", "svc-account@studio.example"),
+    ("José", "Jos%C3%A9"), ("田中", "%E7%94%B0%E4%B8%AD"), ("100%", "100%25"),
+    ("a\nb\x7f\x85", "a%0Ab%7F%C2%85"), ("~ !", "~ !"),
+])
+def test_the_sub_is_percent_encoded_as_grpc_encodes_grpc_message(sub, sent):
+    """Any sub reaches Cuebot as printable ASCII; percent-decoding gives it back exactly."""
+    metadata = dict(metadata_from_headers([], None, sub))
+    assert metadata[PRINCIPAL_KEY] == sent == percent_encode(sub)
+    assert unquote(sent) == sub
+
+
+@pytest.mark.parametrize(("name", "value", "named"), [
+    (b"X-Forwarded-For", b"1.2.3.4\x01", "the X-Forwarded-For header"),
+    (b"X-Forwarded-For", b"caf\xc3\xa9", "the X-Forwarded-For header"),
+    (b"X-Forwarded-For", b"a\tb", "the X-Forwarded-For header"),
+    (b"Host", b"h\xc3\xa9:8448", "the Host header"),
+    (b"Host", b"h\x7f", "the Host header"),
+    (b"Grpc-Metadata-Note", b"a\x1bb", "Grpc-Metadata-note"),
+])
+def test_headers_metadata_cannot_carry_are_400(name, value, named):
+    """Client headers with characters outside printable ASCII are a 400 naming the header."""
+    with pytest.raises(GatewayError) as caught:
+        metadata_from_headers([(name, [value])], None, "")
+    assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.message == (
+        f"{named} holds characters gRPC metadata cannot carry (only printable ASCII)")
+
+
+def test_a_tracestate_metadata_cannot_carry_is_dropped():
+    """A non-ASCII tracestate is dropped, as a malformed traceparent is; the call goes on."""
+    parent = b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    metadata = dict(metadata_from_headers(
+        [(b"traceparent", [parent]), (b"tracestate", ["v=caf\u00e9".encode()])], None, ""))
+    assert metadata["traceparent"] == parent.decode() and "tracestate" not in metadata
 
 
 def test_response_metadata_becomes_headers():
