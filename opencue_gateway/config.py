@@ -32,7 +32,7 @@ from opencue_gateway.parsers import (
     parse_bool,
     parse_claim_paths,
     parse_duration,
-    parse_endpoint,
+    parse_endpoints,
     parse_host,
     parse_list,
     parse_listen,
@@ -183,8 +183,10 @@ SANDBOX_SIZES = ("shows", "jobs_per_show", "layers_per_job", "frames_per_layer",
 class GatewayConfig:
     """The validated configuration of one gateway process."""
 
-    cuebot_endpoint: str = setting(
-        "CUEBOT_ENDPOINT", "localhost:8443", parse_endpoint, "Cuebot gRPC address (host:port)",
+    cuebot_endpoints: tuple[str, ...] = setting(
+        "CUEBOT_ENDPOINT", "localhost:8443", parse_endpoints,
+        "Cuebot gRPC address (host:port); several, comma-separated, spread calls over a "
+        "facility's Cuebots; `dns:///name:port` spreads over every address of a name",
         example="cuebot:8443")
     listen: tuple[str, ...] = setting(
         "LISTEN", None, parse_listen,

@@ -1,9 +1,9 @@
 """The gRPC channel to Cuebot: its arguments (keepalive, limits, backoff) and credentials.
 
-One long-lived channel serves every call; :func:`open_channel` makes it
-(plain or TLS, mutual TLS with a client certificate) when the gateway
-starts, never before, because grpc's threads must not exist before twistd
-has finished forking.
+One long-lived channel per Cuebot serves every call (cuebots.py);
+:func:`channel_factory` makes them (plain or TLS, mutual TLS with a client
+certificate) when the gateway starts, never before, because grpc's threads
+must not exist before twistd has finished forking.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import grpc
 from opencue_gateway.config import GatewayConfig
 from opencue_gateway.tls import cuebot_credentials
 
+ROUND_ROBIN = '{"loadBalancingConfig": [{"round_robin": {}}]}'
 RECONNECT_BACKOFF_MS = 250
 MAX_RECONNECT_BACKOFF_MS = 1000
 
@@ -44,6 +45,8 @@ def channel_options(config: GatewayConfig) -> list[tuple[str, Any]]:
         ("grpc.min_reconnect_backoff_ms", RECONNECT_BACKOFF_MS),
         ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
         ("grpc.primary_user_agent", "opencue-gateway"),
+        # A name with several addresses (dns:///cuebots:8443) spreads calls over all of them.
+        ("grpc.service_config", ROUND_ROBIN),
     ]
 
 

@@ -43,7 +43,11 @@ class Health:
         return Probe(200, {"status": "ok"})
 
     def ready(self) -> Probe:
-        """Ready to serve, or 503 with the reasons why not."""
+        """Ready to serve, or 503 with the reasons why not.
+
+        With several Cuebots the gateway is ready while any one can be
+        reached, and the answer names each endpoint's state.
+        """
         reasons = []
         if self.draining:
             reasons.append("draining: the gateway is shutting down")
@@ -54,10 +58,14 @@ class Health:
         # IDLE is a channel that closed its connection after a quiet spell (grpc's idle
         # timeout); the next call reconnects it, so it is no reason to take traffic away.
         if state not in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.IDLE):
-            reasons.append(f"cuebot channel is {state.name if state else 'not started'}")
+            several = len(self._cuebot.cuebots.endpoints) > 1
+            reasons.append("no Cuebot channel is connected" if several else
+                           f"cuebot channel is {state.name if state else 'not started'}")
         if not self._cuebot.accepting:
             reasons.append("the worker queue is full")
         reasons.extend(reason for check in self._checks if (reason := check()) is not None)
-        if reasons:
-            return Probe(503, {"status": "unavailable", "reasons": reasons})
-        return Probe(200, {"status": "ready"})
+        body: dict[str, object] = (
+            {"status": "unavailable", "reasons": reasons} if reasons else {"status": "ready"})
+        if len(self._cuebot.cuebots.endpoints) > 1:
+            body["cuebots"] = self._cuebot.cuebots.states()
+        return Probe(503 if reasons else 200, body)

@@ -32,7 +32,8 @@ class GatewayState:
     """Live values read at scrape time: how full the pool is and how the channel is."""
 
     queue_depth: Callable[[], int]
-    channel_state: Callable[[], grpc.ChannelConnectivity | None]
+    # Each Cuebot endpoint's channel state, by endpoint (CUEBOT_ENDPOINT's list).
+    channel_states: Callable[[], dict[str, grpc.ChannelConnectivity | None]]
 
 
 class _StateCollector(Collector):
@@ -42,7 +43,8 @@ class _StateCollector(Collector):
         self._state = state
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        """Queue depth, and the channel state as one gauge per state (1 for the current)."""
+        """Queue depth, and each endpoint's channel state as one gauge per state (1 for the
+        current)."""
         yield GaugeMetricFamily(
             "opencue_gateway_pool_queue_depth",
             "Requests waiting for a worker thread (beyond MAX_CONCURRENT_STREAMS).",
@@ -50,12 +52,12 @@ class _StateCollector(Collector):
         )
         channel = GaugeMetricFamily(
             "opencue_gateway_cuebot_channel_state",
-            "Connectivity of the channel to Cuebot: 1 for the current state.",
-            labels=["state"],
+            "Connectivity of the channel to each Cuebot endpoint: 1 for its current state.",
+            labels=["endpoint", "state"],
         )
-        current = self._state.channel_state()
-        for state in grpc.ChannelConnectivity:
-            channel.add_metric([state.name], 1 if state == current else 0)
+        for endpoint, current in self._state.channel_states().items():
+            for state in grpc.ChannelConnectivity:
+                channel.add_metric([endpoint, state.name], 1 if state == current else 0)
         yield channel
 
 
@@ -75,6 +77,10 @@ class Metrics:
             "opencue_gateway_cuebot_call_duration_seconds",
             "Cuebot calls (the gRPC call alone), by RPC and gRPC status.",
             ["rpc", "grpc_code"], buckets=DURATION_BUCKETS, registry=self.registry)
+        self.cuebot_calls = Counter(
+            "opencue_gateway_cuebot_calls",
+            "Cuebot calls by endpoint (CUEBOT_ENDPOINT's list) and gRPC status.",
+            ["endpoint", "grpc_code"], registry=self.registry)
         self.in_flight = Gauge(
             "opencue_gateway_requests_in_flight", "Requests being processed.",
             registry=self.registry)
@@ -135,9 +141,12 @@ class Metrics:
         if status == 429:
             self.rate_limited.inc()
 
-    def observe_cuebot_call(self, rpc: str, code: grpc.StatusCode, seconds: float) -> None:
-        """Time one Cuebot call; called from worker threads (prometheus_client is thread-safe)."""
+    def observe_cuebot_call(self, rpc: str, endpoint: str, code: grpc.StatusCode,
+                            seconds: float) -> None:
+        """Time one Cuebot call and count it for its endpoint; called from worker threads
+        (prometheus_client is thread-safe)."""
         self.cuebot_duration.labels(rpc, code.name).observe(seconds)
+        self.cuebot_calls.labels(endpoint, code.name).inc()
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

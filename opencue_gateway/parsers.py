@@ -116,6 +116,16 @@ def parse_endpoint(text: str) -> str:
     return target
 
 
+def parse_endpoints(text: str) -> tuple[str, ...]:
+    """One or more gRPC targets, comma-separated; the same one twice is a mistake."""
+    targets = tuple(parse_endpoint(item) for item in parse_list(text))
+    if not targets:
+        raise ValueError("expected host:port, like cuebot:8443")
+    if len(set(targets)) != len(targets):
+        raise ValueError("expected each Cuebot once")
+    return targets
+
+
 def parse_log_level(text: str) -> str:
     """One of the README's levels; ``warning`` is accepted as ``warn``."""
     lowered = text.strip().lower()

@@ -130,8 +130,8 @@ def gateway_tree(config: GatewayConfig, reactor: Any, supervised: bool = False,
     sandbox = _sandbox(config)
     if sandbox is not None:
         sandbox.setServiceParent(root)
-    CuebotChannelService(gateway.cuebot, lambda: sandbox.server.address if sandbox
-                         else config.cuebot_endpoint, reactor).setServiceParent(root)
+    CuebotChannelService(gateway.cuebot, lambda: [sandbox.server.address] if sandbox
+                         else config.cuebot_endpoints, reactor).setServiceParent(root)
     if gateway.jwks is not None:
         gateway.jwks.setServiceParent(root)
     if config.audit_log_file:
@@ -182,7 +182,7 @@ def supervisor_tree(config: GatewayConfig, reactor: Any, flags: dict[str, str | 
             drop.add("JWT_SECRET_FILE")
     supervisor = WorkerSupervisor(
         config, reactor, process_environment(flags, overrides, drop),
-        lambda: sandbox.server.address if sandbox else config.cuebot_endpoint)
+        lambda: sandbox.server.address if sandbox else ",".join(config.cuebot_endpoints))
     supervisor.setServiceParent(root)
     return root, supervisor.reload
 

@@ -10,7 +10,7 @@ audit file, the sandbox, the channel and the pool.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
@@ -20,6 +20,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.python.threadpool import ThreadPool
 
 from opencue_gateway.audit import AuditFileObserver, start_audit_file, stop_audit_file
+from opencue_gateway.cuebots import Endpoint
 from opencue_gateway.logs import logger
 from opencue_gateway.tracing import OtelTracing
 from opencue_gateway.upstream import CuebotClient
@@ -72,54 +73,68 @@ class ThreadPoolService(Service):
 
 
 class CuebotChannelService(Service):
-    """The long-lived gRPC channel to Cuebot, opened to wherever ``endpoint()`` says.
+    """The long-lived channels to Cuebot, opened to wherever ``endpoints()`` says.
 
-    It says when Cuebot cannot be reached: once at start-up if the channel
-    is not connected after STARTUP_CHECK_SECONDS, then at every change
-    between connected and not, so an operator reads why requests get 503.
+    It says when a Cuebot cannot be reached: once at start-up for each
+    endpoint not connected after STARTUP_CHECK_SECONDS, then at every change
+    of an endpoint between connected and failing, so an operator reads why
+    requests get 503 (or, with several Cuebots, which one is gone).
     """
 
-    def __init__(self, cuebot: CuebotClient, endpoint: Callable[[], str],
+    def __init__(self, cuebot: CuebotClient, endpoints: Callable[[], Sequence[str]],
                  clock: IReactorTime) -> None:
         self.cuebot = cuebot
-        self._endpoint = endpoint
+        self._endpoints = endpoints
         self._clock = clock
         self._check: IDelayedCall | None = None
-        self._reported: bool | None = None
+        # Per endpoint, what was last said: reachable (True) or not (False).
+        self._reported: dict[str, bool] = {}
 
     def startService(self) -> None:
-        """Open the channel (the sandbox, when there is one, has started before)."""
+        """Open the channels (the sandbox, when there is one, has started before)."""
         super().startService()
-        self.cuebot.on_state = self._state_changed
-        self.cuebot.start(self._endpoint())
-        self._check = self._clock.callLater(STARTUP_CHECK_SECONDS, self._report)
+        self.cuebot.cuebots.on_state = self._state_changed
+        self.cuebot.start(self._endpoints())
+        self._check = self._clock.callLater(STARTUP_CHECK_SECONDS, self._start_up_report)
 
-    def _state_changed(self, state: grpc.ChannelConnectivity) -> None:
-        """After the start-up check, report each change between connected and not."""
-        if self._reported is not None:
-            self._report()
-
-    def _report(self) -> None:
-        """Log whether Cuebot can be reached, if that changed since the last report."""
+    def _start_up_report(self) -> None:
+        """The start-up check: every endpoint not connected by now is named."""
         self._check = None
-        ready = self.cuebot.state == grpc.ChannelConnectivity.READY
-        failing = self.cuebot.state == grpc.ChannelConnectivity.TRANSIENT_FAILURE
-        if ready and self._reported is not True:
-            if self._reported is not None:
-                log.info("Cuebot at {endpoint} can be reached again", endpoint=self.cuebot.endpoint)
-            self._reported = True
-        elif not ready and (self._reported is not False) and (failing or self._reported is None):
-            state = self.cuebot.state.name if self.cuebot.state else "not started"
-            log.warn("Cuebot at {endpoint} cannot be reached (channel {state}); requests get 503 "
-                     "until it can", endpoint=self.cuebot.endpoint, state=state)
-            self._reported = False
+        for endpoint in self.cuebot.cuebots.endpoints:
+            self._report(endpoint, start_up=True)
+
+    def _state_changed(self, endpoint: Endpoint, state: grpc.ChannelConnectivity) -> None:
+        """After the start-up check, report each change between connected and failing."""
+        if self._check is None:
+            self._report(endpoint, start_up=False)
+
+    def _report(self, endpoint: Endpoint, start_up: bool) -> None:
+        """Log whether this Cuebot can be reached, if that changed since the last report."""
+        ready = endpoint.state == grpc.ChannelConnectivity.READY
+        failing = endpoint.state == grpc.ChannelConnectivity.TRANSIENT_FAILURE
+        said = self._reported.get(endpoint.name)
+        if ready and said is not True:
+            if said is not None:
+                log.info("Cuebot at {endpoint} can be reached again", endpoint=endpoint.name)
+            self._reported[endpoint.name] = True
+        elif not ready and said is not False and (failing or start_up):
+            state = endpoint.state.name if endpoint.state else "not started"
+            log.warn("Cuebot at {endpoint} cannot be reached (channel {state}); {then}",
+                     endpoint=endpoint.name, state=state, then=self._consequence())
+            self._reported[endpoint.name] = False
+
+    def _consequence(self) -> str:
+        """What a Cuebot being gone means for requests."""
+        if len(self.cuebot.cuebots.endpoints) > 1:
+            return "calls go to the other Cuebots until it can"
+        return "requests get 503 until it can"
 
     def stopService(self) -> Any:
-        """Close the channel once grpc's connectivity watcher has let go of it."""
+        """Close the channels once grpc's connectivity watchers have let go of them."""
         super().stopService()
         if self._check is not None and self._check.active():
             self._check.cancel()
-        self.cuebot.on_state = None
+        self.cuebot.cuebots.on_state = None
         return self.cuebot.stop()
 
 

@@ -12,25 +12,22 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
-from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.compression import inflate, maybe_gzip
+from opencue_gateway.cuebots import Cuebots, Endpoint
 from opencue_gateway.errors import GatewayError
 from opencue_gateway.metadata import Metadata, parse_grpc_timeout, response_headers
 from opencue_gateway.transcode import Transcoder
-
-# Longer than grpc's 0.2 s connectivity polling interval (see CuebotClient.stop).
-CHANNEL_CLOSE_DELAY = 0.3
 
 # Transport failures, as grpc's C core words them, as opposed to an
 # UNAVAILABLE that Cuebot itself returned with its own message.
@@ -51,6 +48,22 @@ class RpcResult:
     headers: list[tuple[str, str]]
     ignored_fields: tuple[str, ...]
     gzipped: bool = False
+
+
+def _unreachable(error: grpc.RpcError) -> bool:
+    """Did the call fail because its Cuebot could not be reached (not by Cuebot's own answer)?"""
+    if not isinstance(error, grpc.Call) or error.code() != grpc.StatusCode.UNAVAILABLE:
+        return False
+    details = error.details() or ""
+    return not details or bool(_TRANSPORT_FAILURE.search(details))
+
+
+class _UnreachableError(Exception):
+    """A call's Cuebot could not be reached; carries the error the client would get."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 @dataclass(eq=False)
@@ -106,70 +119,39 @@ class CuebotClient:
         self._on_skip = on_skip
         self._clock = clock
         self._pool = pool
-        self._channel_factory = channel_factory
-        self._catalog = catalog
         self._transcoder = transcoder
         self._default_timeout = default_timeout
         self._max_pending = max_pending
         self._max_request_bytes = max_request_bytes
         self.pending = 0
-        self.endpoint = ""
-        # Told of every connectivity change, on the reactor thread.
-        self.on_state: Callable[[grpc.ChannelConnectivity], None] | None = None
-        self.state: grpc.ChannelConnectivity | None = None
-        self._channel: grpc.Channel | None = None
-        self._connecting: grpc.Future | None = None
-        self._callables: dict[str, grpc.UnaryUnaryMultiCallable] = {}
+        self.cuebots = Cuebots(reactor, channel_factory, catalog)
+
+    @property
+    def endpoint(self) -> str:
+        """Where calls go: CUEBOT_ENDPOINT's endpoints, once started."""
+        return self.cuebots.names
+
+    @property
+    def state(self) -> grpc.ChannelConnectivity | None:
+        """Connectivity taken as a whole: READY while any Cuebot is connected."""
+        return self.cuebots.state
 
     @property
     def accepting(self) -> bool:
         """Is there room for one more call (in the pool or its bounded queue)?"""
-        return self._channel is not None and self.pending < self._max_pending
-
-    def _track_state(self, state: grpc.ChannelConnectivity) -> None:
-        """grpc's thread reports connectivity: /readyz reads it; a change is told on the reactor."""
-        previous, self.state = self.state, state
-        if self.on_state is not None and state != previous:
-            self._reactor.callFromThread(self.on_state, state)
+        return bool(self.cuebots.endpoints) and self.pending < self._max_pending
 
     def connect(self) -> None:
-        """Ask an idle or failed channel to (re)connect now, not at the next call.
+        """Ask every Cuebot that is not connected to reconnect now, not at the next call."""
+        self.cuebots.connect()
 
-        One attempt is kept in flight at a time, so a Cuebot that stays down
-        for days does not pile up waiters.
-        """
-        if self._channel is not None and (self._connecting is None or self._connecting.done()):
-            self._connecting = grpc.channel_ready_future(self._channel)
+    def start(self, endpoints: Sequence[str]) -> None:
+        """Open the long-lived channel to each Cuebot."""
+        self.cuebots.start(endpoints)
 
-    def start(self, endpoint: str) -> None:
-        """Open the long-lived channel and one callable per method."""
-        self.endpoint = endpoint
-        self._channel = self._channel_factory(endpoint)
-        self._channel.subscribe(self._track_state, try_to_connect=True)
-        self._callables = {
-            method.path: self._channel.unary_unary(
-                method.path,
-                request_serializer=method.input_type.SerializeToString,
-                response_deserializer=method.output_type.FromString,
-            )
-            for method in self._catalog
-        }
-
-    def stop(self) -> Deferred[None]:
-        """Close the channel; calls still running fail with CANCELLED.
-
-        grpc watches connectivity from a thread that wakes every 0.2 s and
-        fails loudly if the channel closed under it; so stop watching first,
-        and close once that thread has had time to notice.
-        """
-        self._callables = {}
-        if self._connecting is not None:
-            self._connecting.cancel()
-        channel, self._channel = self._channel, None
-        if channel is None:
-            return succeed(None)
-        channel.unsubscribe(self._track_state)
-        return deferLater(self._reactor, CHANNEL_CLOSE_DELAY, channel.close)
+    def stop(self) -> Deferred[object]:
+        """Close the channels; calls still running fail with CANCELLED."""
+        return self.cuebots.stop()
 
     def deadline(self, header: bytes | None) -> float:
         """The call's timeout: GRPC_TIMEOUT, or a shorter ``Grpc-Timeout`` from the client."""
@@ -223,34 +205,55 @@ class CuebotClient:
             result.errback(value if isinstance(value, Failure) else Failure(value))
 
     def _invoke(self, job: _Job) -> RpcResult:
-        """The worker's whole job; runs in a pool thread, never on the reactor."""
+        """The worker's whole job; runs in a pool thread, never on the reactor.
+
+        A read that failed because its Cuebot could not be reached is tried
+        once more on another Cuebot, when there is one: it changed nothing.
+        """
         method = job.method
         body = inflate(job.body, job.encoding, self._max_request_bytes)
         decoded = self._transcoder.decode(method.input_type, body)
-        callable_ = self._callables.get(method.path)
-        if callable_ is None:
-            raise GatewayError(
-                grpc.StatusCode.UNAVAILABLE, "the gateway is not connected to Cuebot (stopping)"
-            )
-        started = time.perf_counter()
-        future, given = self._send(job, callable_, decoded.message)
+        endpoint = self.cuebots.pick()
         try:
-            reply = future.result()
-        except grpc.FutureCancelledError:
-            self._timed(method, grpc.StatusCode.CANCELLED, started)
-            raise GatewayError(grpc.StatusCode.CANCELLED, "the client went away") from None
-        except grpc.RpcError as error:
-            failure = self._upstream_error(error, given)
-            self._timed(method, failure.code, started)
-            raise failure from None
-        self._timed(method, grpc.StatusCode.OK, started)
-        encoded, gzipped = maybe_gzip(self._transcoder.encode(reply), job.gzip)
+            future = self._call(job, endpoint, decoded.message)
+        except _UnreachableError as unreachable:
+            other = self.cuebots.pick(avoid=endpoint) if method.read_only else None
+            if other is None or other is endpoint:
+                raise unreachable.error from None
+            future = self._call(job, other, decoded.message)
+        encoded, gzipped = maybe_gzip(self._transcoder.encode(future.result()), job.gzip)
         return RpcResult(
             body=encoded,
             headers=response_headers(future.initial_metadata(), future.trailing_metadata()),
             ignored_fields=decoded.ignored_fields,
             gzipped=gzipped,
         )
+
+    def _call(self, job: _Job, endpoint: Endpoint | None, message: Any) -> Any:
+        """Make the call on ``endpoint`` and wait for it; the finished future.
+
+        Raises the client's GatewayError, or _UnreachableError when the Cuebot
+        could not be reached (so another may be tried).
+        """
+        if endpoint is None:
+            raise GatewayError(
+                grpc.StatusCode.UNAVAILABLE, "the gateway is not connected to Cuebot (stopping)")
+        method = job.method
+        started = time.perf_counter()
+        future, given = self._send(job, endpoint.callables[method.path], message)
+        try:
+            future.result()
+        except grpc.FutureCancelledError:
+            self._timed(method, endpoint, grpc.StatusCode.CANCELLED, started)
+            raise GatewayError(grpc.StatusCode.CANCELLED, "the client went away") from None
+        except grpc.RpcError as error:
+            failure = self._upstream_error(error, endpoint.name, given)
+            self._timed(method, endpoint, failure.code, started)
+            if _unreachable(error):
+                raise _UnreachableError(failure) from None
+            raise failure from None
+        self._timed(method, endpoint, grpc.StatusCode.OK, started)
+        return future
 
     def _send(self, job: _Job, callable_: grpc.UnaryUnaryMultiCallable, message: Any
               ) -> tuple[Any, float]:
@@ -278,12 +281,15 @@ class CuebotClient:
         if self._on_skip is not None:
             self._on_skip(reason)
 
-    def _timed(self, method: RpcMethod, code: grpc.StatusCode, started: float) -> None:
-        """Report how long the Cuebot call took (metrics), from the worker thread."""
+    def _timed(self, method: RpcMethod, endpoint: Endpoint, code: grpc.StatusCode,
+               started: float) -> None:
+        """Report the Cuebot call, where it went and how long it took (metrics), from the
+        worker thread."""
         if self._on_call is not None:
-            self._on_call(method.path[1:], code, time.perf_counter() - started)
+            self._on_call(method.path[1:], endpoint.name, code, time.perf_counter() - started)
 
-    def _upstream_error(self, error: grpc.RpcError, timeout: float) -> GatewayError:
+    @staticmethod
+    def _upstream_error(error: grpc.RpcError, endpoint: str, timeout: float) -> GatewayError:
         """Turn a failed call into the error the client sees.
 
         Cuebot's own messages pass through; transport failures get a message
@@ -291,13 +297,11 @@ class CuebotClient:
         """
         code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
         details = (error.details() if isinstance(error, grpc.Call) else None) or ""
-        if code == grpc.StatusCode.UNAVAILABLE and (
-            not details or _TRANSPORT_FAILURE.search(details)
-        ):
-            return GatewayError(code, f"Cuebot at {self.endpoint} could not be reached")
+        if _unreachable(error):
+            return GatewayError(code, f"Cuebot at {endpoint} could not be reached")
         if code == grpc.StatusCode.DEADLINE_EXCEEDED and details in ("", "Deadline Exceeded"):
             shown = f"{timeout:.0f}" if timeout >= 10 else f"{timeout:.2g}"
-            return GatewayError(code, f"Cuebot at {self.endpoint} did not answer within {shown}s")
+            return GatewayError(code, f"Cuebot at {endpoint} did not answer within {shown}s")
         if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "message larger than max" in details:
             return GatewayError(
                 code,

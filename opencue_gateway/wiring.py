@@ -77,7 +77,8 @@ class Gateway:
         sandbox's address once the channel is open, not the CUEBOT_ENDPOINT default.
         """
         described = self.config.describe()
-        described["CUEBOT_ENDPOINT"] = self.cuebot.endpoint or self.config.cuebot_endpoint
+        described["CUEBOT_ENDPOINT"] = (self.cuebot.endpoint
+                                        or ",".join(self.config.cuebot_endpoints))
         described["JWT_KEYS"] = self.checker.describe_keys()
         if self.jwks is not None:
             described["JWT_JWKS"] = self.jwks.describe()
@@ -134,7 +135,7 @@ def build(
     )
     metrics.watch(GatewayState(
         queue_depth=lambda: max(0, cuebot.pending - config.max_concurrent_streams),
-        channel_state=lambda: cuebot.state,
+        channel_states=lambda: {e.name: e.state for e in cuebot.cuebots.endpoints},
     ))
     # The identity provider's keys are fetched while the service runs (a service of the tree).
     jwks = jwks_keys(config, reactor)

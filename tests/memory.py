@@ -208,6 +208,8 @@ class InProcessCuebot:
         if self._sandbox and path not in self.behaviours:
             return self._sandbox_answer(path, request)
         if not self.reachable:
+            # As grpc does: a connection that cannot be made fails the channel too.
+            self.become(grpc.ChannelConnectivity.TRANSIENT_FAILURE)
             raise InProcessError(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses")
         if timeout is not None and behaviour.delay > timeout:
             self._took = timeout
@@ -553,17 +555,23 @@ def _shared_api_pages(catalog: MethodCatalog, strict: bool) -> dict[bytes, Any]:
 
 
 def memory_gateway(catalog: MethodCatalog, config: GatewayConfig | None = None,
-                   tracing: Any = None, **env: str | None) -> MemoryGateway:
+                   tracing: Any = None,
+                   open_channel: Callable[[str], InProcessCuebot] | None = None,
+                   **env: str | None) -> MemoryGateway:
     """A gateway in memory with ``config`` (or the tests' defaults plus ``env``).
 
     ``tracing`` stands in for OtelTracing (anything with its four methods).
+    ``open_channel`` gives each CUEBOT_ENDPOINT its own in-process Cuebot
+    (several Cuebots); by default one in-process Cuebot at cuebot.memory:8443.
     """
     reactor = ThreadlessReactor()
     cuebot = InProcessCuebot(catalog)
+    config = config or make_config(**env)
+    endpoints = list(config.cuebot_endpoints) if open_channel else ["cuebot.memory:8443"]
+    open_channel = open_channel or (lambda endpoint: cuebot)
     with mock.patch.object(wiring, "Transcoder", _shared_transcoder(catalog)), \
             mock.patch.object(wiring, "api_pages", _shared_api_pages):
-        gateway = build(config or make_config(**env), reactor,
-                        ThreadlessPool(reactor, cuebot.take_work_time),
-                        catalog=catalog, open_channel=lambda endpoint: cuebot, tracing=tracing)
-    gateway.cuebot.start("cuebot.memory:8443")
+        gateway = build(config, reactor, ThreadlessPool(reactor, cuebot.take_work_time),
+                        catalog=catalog, open_channel=open_channel, tracing=tracing)
+    gateway.cuebot.start(endpoints)
     return MemoryGateway(gateway, reactor, cuebot)

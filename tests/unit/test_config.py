@@ -23,7 +23,7 @@ SECRET_ENV = {"JWT_SECRET": "s" * 40}
 def test_defaults_match_the_readme():
     """Without variables the gateway uses the README's defaults."""
     config = load_config(SECRET_ENV, {})
-    assert config.cuebot_endpoint == "localhost:8443"
+    assert config.cuebot_endpoints == ("localhost:8443",)
     assert config.rest_port == 8448
     assert config.grpc_timeout == 30.0
     assert config.max_concurrent_streams == 100
@@ -38,7 +38,7 @@ def test_environment_variables_are_read():
     config = load_config({**SECRET_ENV, "CUEBOT_ENDPOINT": "cuebot:9000", "REST_PORT": "9001",
                           "GRPC_TIMEOUT": "1m30s", "STRICT_JSON": "true",
                           "MAX_REQUEST_BYTES": "512KiB", "LOG_LEVEL": "WARNING"}, {})
-    assert (config.cuebot_endpoint, config.rest_port) == ("cuebot:9000", 9001)
+    assert (config.cuebot_endpoints, config.rest_port) == (("cuebot:9000",), 9001)
     assert config.grpc_timeout == 90.0
     assert config.strict_json is True
     assert config.max_request_bytes == 512 * 1024

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 import pytest
@@ -11,10 +11,23 @@ from opencue_gateway.health import Health
 
 
 @dataclass
+class FakeEndpoints:
+    states_by_name: dict[str, str] = field(default_factory=lambda: {"cuebot:8443": "READY"})
+
+    @property
+    def endpoints(self) -> list[str]:
+        return list(self.states_by_name)
+
+    def states(self) -> dict[str, str]:
+        return self.states_by_name
+
+
+@dataclass
 class FakeCuebot:
     state: grpc.ChannelConnectivity | None
     accepting: bool = True
     connects: int = 0
+    cuebots: FakeEndpoints = field(default_factory=FakeEndpoints)
 
     def connect(self) -> None:
         self.connects += 1
@@ -50,3 +63,16 @@ def test_draining_and_a_full_queue_are_named():
     assert probe.body["reasons"] == ["draining: the gateway is shutting down",
                                      "cuebot channel is TRANSIENT_FAILURE",
                                      "the worker queue is full"]
+
+
+def test_with_several_cuebots_one_connected_is_ready_and_each_is_named():
+    """Ready while any Cuebot can be reached; the answer names every endpoint's state."""
+    several = FakeEndpoints({"cb1:8443": "READY", "cb2:8443": "TRANSIENT_FAILURE"})
+    probe = Health(FakeCuebot(grpc.ChannelConnectivity.READY, cuebots=several)).ready()
+    assert (probe.status, probe.body) == (200, {
+        "status": "ready", "cuebots": {"cb1:8443": "READY", "cb2:8443": "TRANSIENT_FAILURE"}})
+    down = FakeEndpoints({"cb1:8443": "CONNECTING", "cb2:8443": "TRANSIENT_FAILURE"})
+    probe = Health(FakeCuebot(grpc.ChannelConnectivity.CONNECTING, cuebots=down)).ready()
+    assert probe.status == 503
+    assert probe.body["reasons"] == ["no Cuebot channel is connected"]
+    assert probe.body["cuebots"] == down.states_by_name

@@ -36,7 +36,10 @@ def test_metrics_after_known_traffic(gw):
     assert values[("opencue_gateway_auth_failures_total", (("reason", "missing"),))] == 1
     assert values[("opencue_gateway_requests_in_flight", ())] == 1  # the scrape itself
     assert values[("opencue_gateway_pool_queue_depth", ())] == 0
-    assert values[("opencue_gateway_cuebot_channel_state", (("state", "READY"),))] == 1
+    assert values[("opencue_gateway_cuebot_channel_state",
+                   (("endpoint", "cuebot.memory:8443"), ("state", "READY")))] == 1
+    assert values[("opencue_gateway_cuebot_calls_total",
+                   (("endpoint", "cuebot.memory:8443"), ("grpc_code", "OK")))] == 3
     assert values[("opencue_gateway_response_body_bytes_count", (("rpc", RPC),))] == 3
     assert values[("opencue_gateway_request_body_bytes_sum", (("rpc", RPC),))] == 6
     labels = {dict(k[1]).get("rpc") for k in values} - {None}
