@@ -64,6 +64,8 @@ _FLOAT_WORDS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 # Cuebot's Java protobuf refuses messages nested deeper than 100 levels; so do we,
 # before Python's own recursion limit turns a hostile body into a 500.
 MAX_NESTING = 100
+# orjson's words when a body nests arrays and objects past its limit (1,024 levels).
+_TOO_DEEP = "depth limit exceeded"
 
 
 # --------------------------------------------------------------------------
@@ -383,12 +385,23 @@ def _is_utf8(value: str) -> bool:
 
 
 def decode_base64(text: str) -> bytes:
-    """Standard or URL-safe base64, padded or not, as protojson (and grpc-gateway) accept it.
+    """Standard or URL-safe base64, padded or not, exactly as protojson (grpc-gateway) reads it.
 
-    Raises ValueError (binascii.Error is one) for anything else.
+    protojson picks the URL-safe alphabet when the text holds ``-`` or ``_``,
+    and the unpadded form when its length is not a multiple of four; so a
+    mixed alphabet, or padding on a text that needs none ("AP9h=="), is
+    refused.  Raises ValueError (binascii.Error is one) for anything else.
     """
-    text = text.replace("-", "+").replace("_", "/")
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    url_safe = "-" in text or "_" in text
+    if url_safe and ("+" in text or "/" in text):
+        raise ValueError("base64 mixing the standard and URL-safe alphabets")
+    if len(text) % 4:
+        if "=" in text:
+            raise ValueError("padding in base64 whose length needs none")
+        text += "=" * (-len(text) % 4)
+    if url_safe:
+        text = text.replace("-", "+").replace("_", "/")
+    return base64.b64decode(text, validate=True)
 
 
 def _parse_bytes(value: JsonValue) -> bytes:
@@ -685,14 +698,21 @@ def _parse_json(body: bytes) -> JsonValue:
     float, and it refuses lone surrogate escapes; such bodies go to the
     standard library, which keeps big integers exact (so the decoder can say
     which field is out of range) and leaves surrogates for the decoder to
-    name.
+    name.  Every body passes orjson first, whose depth limit applies to all.
     """
     fast_error: orjson.JSONDecodeError | None = None
-    if _LONG_INTEGER.search(body) is None:
-        try:
-            return orjson.loads(body)
-        except orjson.JSONDecodeError as error:
-            fast_error = error
+    try:
+        parsed = orjson.loads(body)
+        if _LONG_INTEGER.search(body) is None:
+            return parsed
+    except orjson.JSONDecodeError as error:
+        # orjson's depth limit is the gateway's for any body, whatever Python's own
+        # recursion limit (3.13's json module parses far deeper than 3.11's).
+        if error.msg == _TOO_DEEP:
+            raise GatewayError(grpc.StatusCode.INVALID_ARGUMENT,
+                               "the request body is not valid JSON: it is nested too deeply",
+                               ) from None
+        fast_error = error
     try:
         # JSON on the wire is UTF-8 (RFC 8259); given bytes, json.loads would also
         # guess UTF-16 and UTF-32, which neither Cuebot's clients nor protojson send.
