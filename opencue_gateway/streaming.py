@@ -165,5 +165,10 @@ class StreamedBody:
             self._write_ready()
 
     def stopProducing(self) -> None:
-        """The connection is going away: stop, as when the request is cancelled."""
-        self.done.cancel()
+        """The connection is going away: stop encoding now.
+
+        ``done`` is left alone: the request's own connectionLost follows and
+        cancels it through the request's notifications, once the request
+        (and Klein) know the client is gone.
+        """
+        self._stop()
