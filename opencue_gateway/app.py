@@ -100,6 +100,7 @@ class GatewayApp:
         tracing: OtelTracing | None = None,
         fanin: FanIn | None = None,
         on_shared: Callable[[str, str], None] = lambda rpc, kind: None,
+        on_streamed: Callable[[str, str], None] = lambda rpc, outcome: None,
     ) -> None:
         self._catalog = catalog
         self._cuebot = cuebot
@@ -111,6 +112,7 @@ class GatewayApp:
         self._tracing = tracing
         self._fanin = fanin
         self._on_shared = on_shared
+        self._on_streamed = on_streamed
         # Pages served to anyone (probes, metrics, the API description) and
         # pages served to any authenticated caller (the configuration).
         self.public = dict(public or {})
@@ -258,13 +260,35 @@ class GatewayApp:
             if span is not None:
                 self._tracing.end_call(span, code)
         context.grpc_code = 0
-        return self._write_result(request, result)
+        return await self._write_result(request, result)
+
+    async def _write_result(self, request: IRequest, result: RpcResult) -> bytes:
+        """Set the success headers; Klein writes the returned body.
+
+        A large reply is written here as it is encoded, chunked (no
+        Content-Length); Klein then only finishes the request.
+        """
+        self._set_headers(request, result)
+        if result.stream is None:
+            return result.body
+        outcome = "error"
+        try:
+            await self._cuebot.send(request, result.stream)
+            outcome = "complete"
+        except CancelledError:
+            left = context_of(request).remaining(self._clock.seconds())
+            outcome = "client_gone" if left > 0 else "timeout"
+            raise
+        finally:
+            self._on_streamed(context_of(request).rpc, outcome)
+        return b""
 
     @staticmethod
-    def _write_result(request: IRequest, result: RpcResult) -> bytes:
-        """Set the success headers; Klein writes the returned body."""
+    def _set_headers(request: IRequest, result: RpcResult) -> None:
+        """The success headers: JSON, its length unless streamed, Cuebot's metadata."""
         request.setHeader(b"Content-Type", JSON)
-        request.setHeader(b"Content-Length", str(len(result.body)).encode("ascii"))
+        if result.stream is None:
+            request.setHeader(b"Content-Length", str(len(result.body)).encode("ascii"))
         request.setHeader(b"Vary", b"Accept-Encoding, Origin")
         if result.gzipped:
             request.setHeader(b"Content-Encoding", b"gzip")
@@ -272,7 +296,6 @@ class GatewayApp:
             request.responseHeaders.addRawHeader(name, value)
         if result.ignored_fields:
             request.setHeader(IGNORED_FIELDS_HEADER, ", ".join(result.ignored_fields))
-        return result.body
 
     @app.handle_errors(Exception)
     def on_error(self, request: IRequest, failure: Failure) -> bytes | None:

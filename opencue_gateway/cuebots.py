@@ -36,6 +36,12 @@ _RANK = {None: 0, grpc.ChannelConnectivity.SHUTDOWN: 0,
          IDLE: 3, READY: 4}
 
 
+def _serialized(reply: bytes) -> bytes:
+    """grpc's response deserializer: keep Cuebot's bytes, which the worker decodes (a large
+    list reply element by element, see largereply.py)."""
+    return reply
+
+
 @dataclass(eq=False)
 class Endpoint:
     """One Cuebot: its address, channel, per-method callables and connectivity."""
@@ -103,7 +109,7 @@ class Cuebots:
                 method.path: channel.unary_unary(
                     method.path,
                     request_serializer=method.input_type.SerializeToString,
-                    response_deserializer=method.output_type.FromString)
+                    response_deserializer=_serialized)
                 for method in self._methods})
             self.endpoints.append(endpoint)
             endpoint.watch = self._watcher(endpoint)

@@ -109,6 +109,12 @@ class Metrics:
             "opencue_gateway_cached_reads",
             "Reads answered from the READ_CACHE_TTL cache, by RPC.",
             ["rpc"], registry=self.registry)
+        self.streamed = Counter(
+            "opencue_gateway_streamed_responses",
+            "Large replies streamed (chunked) as they were encoded, by RPC and how they "
+            "ended: complete, error (the connection is aborted once bytes are out), "
+            "client_gone, timeout (HTTP_TIMEOUT cut the answer).",
+            ["rpc", "outcome"], registry=self.registry)
         self._children: dict[tuple[str, int], tuple[Any, Any, Any, Any]] = {}
 
     def watch(self, state: GatewayState) -> None:
@@ -118,6 +124,10 @@ class Metrics:
     def count_shared(self, rpc: str, kind: str) -> None:
         """Count a read answered by a shared call ("joined") or the read cache ("cached")."""
         (self.joined if kind == "joined" else self.cached).labels(rpc).inc()
+
+    def count_streamed(self, rpc: str, outcome: str) -> None:
+        """Count a streamed answer by how it ended."""
+        self.streamed.labels(rpc, outcome).inc()
 
     def count_skipped(self, reason: str) -> None:
         """Count a queued call that was never sent; called from worker threads."""

@@ -3,8 +3,10 @@
 grpcio's blocking calls never run on the reactor thread.  Each request makes
 one hand-off to the pool, where the worker decodes the JSON body, calls
 Cuebot and encodes the reply to JSON bytes; only the finished bytes come back
-to the reactor.  The pool's wait queue is bounded: past it a request gets 503
-at once instead of queueing without end.
+to the reactor.  A large reply (see :mod:`opencue_gateway.largereply`) comes
+back as Cuebot's bytes instead, and is encoded in pool threads as it is
+written (:meth:`CuebotClient.send`).  The pool's wait queue is bounded: past
+it a request gets 503 at once instead of queueing without end.
 """
 
 from __future__ import annotations
@@ -21,12 +23,15 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
+from twisted.web.iweb import IRequest
 
 from opencue_gateway.catalog import MethodCatalog, RpcMethod
 from opencue_gateway.compression import inflate, maybe_gzip
 from opencue_gateway.cuebots import Cuebots, Endpoint
 from opencue_gateway.errors import GatewayError
+from opencue_gateway.largereply import LargeReplies, LargeReply, parse_reply
 from opencue_gateway.metadata import Metadata, parse_grpc_timeout, response_headers
+from opencue_gateway.streaming import StreamedBody
 from opencue_gateway.transcode import Transcoder
 
 # Transport failures, as grpc's C core words them, as opposed to an
@@ -42,12 +47,14 @@ _TRANSPORT_FAILURE = re.compile(
 
 @dataclass(frozen=True, slots=True)
 class RpcResult:
-    """What a successful call hands back to the reactor: bytes, ready to write."""
+    """What a successful call hands back to the reactor: bytes ready to write, or a large
+    reply to stream (then ``body`` is empty)."""
 
     body: bytes
     headers: list[tuple[str, str]]
     ignored_fields: tuple[str, ...]
     gzipped: bool = False
+    stream: LargeReply | None = None
 
 
 def _unreachable(error: grpc.RpcError) -> bool:
@@ -120,6 +127,7 @@ class CuebotClient:
         self._clock = clock
         self._pool = pool
         self._transcoder = transcoder
+        self._large = LargeReplies(transcoder)
         self._default_timeout = default_timeout
         self._max_pending = max_pending
         self._max_request_bytes = max_request_bytes
@@ -221,13 +229,21 @@ class CuebotClient:
             if other is None or other is endpoint:
                 raise unreachable.error from None
             future = self._call(job, other, decoded.message)
-        encoded, gzipped = maybe_gzip(self._transcoder.encode(future.result()), job.gzip)
-        return RpcResult(
-            body=encoded,
-            headers=response_headers(future.initial_metadata(), future.trailing_metadata()),
-            ignored_fields=decoded.ignored_fields,
-            gzipped=gzipped,
-        )
+        reply = future.result()
+        headers = response_headers(future.initial_metadata(), future.trailing_metadata())
+        large = self._large.reply(method.output_type, reply, job.gzip)
+        if large is not None:
+            return RpcResult(b"", headers, decoded.ignored_fields, large.gzip, large)
+        encoded, gzipped = maybe_gzip(
+            self._transcoder.encode(parse_reply(method.output_type, reply)), job.gzip)
+        return RpcResult(encoded, headers, decoded.ignored_fields, gzipped)
+
+    def send(self, request: IRequest, reply: LargeReply) -> Deferred[None]:
+        """Write a large reply to the request as pool threads encode it, at the client's pace.
+
+        Fires once the last byte is written; cancelling it stops the encoding.
+        """
+        return StreamedBody(request, reply.chunks(), self._pool, self._reactor).start()
 
     def _call(self, job: _Job, endpoint: Endpoint | None, message: Any) -> Any:
         """Make the call on ``endpoint`` and wait for it; the finished future.

@@ -147,7 +147,7 @@ def build(
         catalog, cuebot, Authenticator(make_portal(checker, GatewayRealm(config.jwt_role_claim))),
         policy_of(config, catalog), AuditLog(), reactor, limiter=limiter, tracing=tracing,
         fanin=FanIn(reactor.seconds, config.read_cache_ttl) if config.fan_in else None,
-        on_shared=metrics.count_shared,
+        on_shared=metrics.count_shared, on_streamed=metrics.count_streamed,
     )
     site = GatewaySite(
         app.resource(),

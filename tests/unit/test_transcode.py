@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import struct
+import zlib
 
 import grpc
 import pytest
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
-from opencue_proto import department_pb2, host_pb2, job_pb2, show_pb2
+from opencue_proto import department_pb2, host_pb2, job_pb2, limit_pb2, show_pb2
 
+from bench.data import SEED, make_frames, make_jobs
+from opencue_gateway.compression import GzipStream
 from opencue_gateway.errors import GatewayError
+from opencue_gateway.largereply import PIECE_BYTES, STREAM_MIN_BYTES, LargeReplies
 from opencue_gateway.transcode import (
     MAX_NESTING,
     Transcoder,
@@ -22,6 +28,7 @@ from opencue_gateway.transcode import (
     json_bytes,
 )
 from opencue_gateway.wire import Shape
+from tests.populate import populate
 from tests.unit.test_wire import descriptor as wide_descriptor
 
 
@@ -374,3 +381,161 @@ def test_long_digit_runs_inside_strings_still_parse(transcoder):
     """A 20-digit id inside a string takes the exact path and decodes normally."""
     decoded = transcoder.decode(job_pb2.Frame, b'{"id": "12345678901234567890", "maxRss": "5"}')
     assert decoded.message.id == "12345678901234567890" and decoded.message.max_rss == 5
+
+
+# -- large replies, streamed from their serialized bytes ----------------------
+
+def _streamed(transcoder: Transcoder, message: Message, gzip: bool = False,
+              data: bytes | None = None) -> list[bytes]:
+    """The chunks a large reply is sent in, whatever its size (no threshold)."""
+    data = message.SerializeToString() if data is None else data
+    reply = LargeReplies(transcoder, min_bytes=0).reply(type(message), data, gzip)
+    assert reply is not None, f"{message.DESCRIPTOR.full_name} has no list to stream"
+    return list(reply.chunks())
+
+
+def _hosts(count: int) -> host_pb2.HostGetHostsResponse:
+    return host_pb2.HostGetHostsResponse(hosts=host_pb2.HostSeq(
+        hosts=[populate(host_pb2.Host(), seed) for seed in range(count)]))
+
+
+@pytest.fixture(scope="module")
+def production_replies() -> dict[str, Message]:
+    """GetJobs with 20,000 jobs, GetFrames with 10,000 frames, GetHosts with 2,000 hosts."""
+    rng = random.Random(SEED)
+    return {"jobs": make_jobs(rng, 20_000), "frames": make_frames(rng, 10_000),
+            "hosts": _hosts(2_000)}
+
+
+@pytest.mark.parametrize("name", ["jobs", "frames", "hosts"])
+def test_large_replies_stream_byte_identical(transcoder, production_replies, name):
+    """Production-size list replies stream past the threshold, in bounded chunks, and
+    join to exactly the unstreamed encoding."""
+    message = production_replies[name]
+    data = message.SerializeToString()
+    assert len(data) >= STREAM_MIN_BYTES
+    reply = LargeReplies(transcoder).reply(type(message), data, gzip=False)
+    assert reply is not None
+    chunks = list(reply.chunks())
+    whole = transcoder.encode(message)
+    assert b"".join(chunks) == whole
+    assert len(chunks) > 10
+    assert max(len(chunk) for chunk in chunks) < 2 * PIECE_BYTES
+
+
+@pytest.mark.parametrize("name", ["jobs", "frames", "hosts"])
+def test_large_replies_gzip_as_one_stream(transcoder, production_replies, name):
+    """Gzipped, the chunks are one gzip stream that inflates to the unstreamed encoding,
+    and each chunk inflates on its own as it arrives."""
+    message = production_replies[name]
+    chunks = _streamed(transcoder, message, gzip=True)
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    inflated = [inflater.decompress(chunk) for chunk in chunks]
+    assert inflater.eof
+    assert all(inflated[:-1])
+    assert b"".join(inflated) == transcoder.encode(message)
+
+
+def test_small_replies_and_types_without_a_list_are_not_streamed(transcoder, production_replies):
+    """Below the threshold, or without a list to stream, a reply is encoded whole."""
+    large = LargeReplies(transcoder)
+    small = make_jobs(random.Random(SEED), 10)
+    assert large.reply(type(small), small.SerializeToString(), False) is None
+    padding = show_pb2.ShowFindShowResponse(show=show_pb2.Show(name="x" * STREAM_MIN_BYTES))
+    assert large.plan(padding.DESCRIPTOR) is None
+    assert large.reply(type(padding), padding.SerializeToString(), False) is None
+
+
+def test_every_list_reply_of_the_catalog_streams_identically(transcoder, catalog):
+    """Every reply type with a list, fully populated and empty, streams to its whole encoding."""
+    plans = LargeReplies(transcoder, min_bytes=0)
+    streamed = 0
+    for output_type in {method.output_type for method in catalog}:
+        if plans.plan(output_type.DESCRIPTOR) is None:
+            continue
+        streamed += 1
+        for message in (populate(output_type(), 1), populate(output_type(), 2), output_type()):
+            assert b"".join(_streamed(transcoder, message)) == transcoder.encode(message), \
+                output_type.DESCRIPTOR.full_name
+    assert streamed > 50
+
+
+def test_absent_and_empty_lists_print_as_the_whole_encoding(transcoder):
+    """An unset spine message prints null, an empty one prints its empty list."""
+    for message in (job_pb2.JobGetJobsResponse(),
+                    job_pb2.JobGetJobsResponse(jobs=job_pb2.JobSeq())):
+        joined = b"".join(_streamed(transcoder, message))
+        assert joined == transcoder.encode(message)
+    assert b"".join(_streamed(transcoder, job_pb2.JobGetJobsResponse())) == b'{"jobs":null}'
+
+
+def test_repeated_occurrences_merge_as_protobuf_does(transcoder):
+    """Two serialized replies concatenated are one reply whose lists append."""
+    first = make_jobs(random.Random(1), 3)
+    second = make_jobs(random.Random(2), 4)
+    data = first.SerializeToString() + second.SerializeToString()
+    merged = job_pb2.JobGetJobsResponse.FromString(data)
+    assert len(merged.jobs.jobs) == 7
+    assert b"".join(_streamed(transcoder, merged, data=data)) == transcoder.encode(merged)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """One length-delimited field as protobuf serializes it (short payloads)."""
+    assert len(payload) < 128
+    return bytes([number << 3 | 2, len(payload)]) + payload
+
+
+def test_fields_around_and_between_the_elements_keep_their_place(transcoder):
+    """Fields off the list, before, between and after its elements, unknown fields
+    included, print where and as the whole encoding prints them."""
+    limit = limit_pb2.Limit(name="gpu\x7f", max_value=4, current_running=2).SerializeToString()
+    skip = limit_pb2.LimitReportSkip(limit_name="ram", reason=limit_pb2.OUT_OF_ORDER)
+    skip = skip.SerializeToString()
+    data = (_field(2, b"before") + _field(1, limit) + _field(3, skip) + _field(1, limit)
+            + b"\xc8\x01\x05" + _field(2, b"after") + _field(1, b""))
+    message = limit_pb2.LimitReportUsageResponse.FromString(data)
+    assert len(message.limits) == 3
+    joined = b"".join(_streamed(transcoder, message, data=data))
+    assert joined == transcoder.encode(message)
+    assert b"\\u007f" in joined
+
+
+def test_replies_the_walk_cannot_follow_are_encoded_whole(transcoder):
+    """A field of a wire type the walk does not follow (a group) falls back to the whole
+    encoding; bytes that are no reply at all are a clear error."""
+    jobs = make_jobs(random.Random(3), 2)
+    with_group = jobs.SerializeToString() + b"\xa3\x06\xa4\x06"  # field 100 as an empty group
+    message = job_pb2.JobGetJobsResponse.FromString(with_group)
+    assert b"".join(_streamed(transcoder, message, data=with_group)) == \
+        transcoder.encode(message)
+    with pytest.raises(GatewayError) as caught:
+        _streamed(transcoder, jobs, data=jobs.SerializeToString()[:-3])
+    assert caught.value.code == grpc.StatusCode.INTERNAL
+    assert "job.JobGetJobsResponse" in caught.value.message
+
+
+def test_an_element_that_cannot_be_parsed_fails_after_the_earlier_chunks(transcoder):
+    """A bad element deep in the list is found when its batch is read: the chunks
+    before it come out first, then the error."""
+    jobs = make_jobs(random.Random(4), 3_000)
+    data = bytearray(jobs.SerializeToString())
+    name = jobs.jobs.jobs[2_500].name.encode()
+    at = data.index(name)
+    data[at] = 0xFF  # not UTF-8: the string field cannot be parsed
+    reply = LargeReplies(transcoder, min_bytes=0).reply(type(jobs), bytes(data), False)
+    chunks = reply.chunks()
+    assert next(chunks).startswith(b'{"jobs":{"jobs":[{')
+    with pytest.raises(GatewayError) as caught:
+        list(chunks)
+    assert caught.value.code == grpc.StatusCode.INTERNAL
+
+
+def test_gzip_stream_pieces_inflate_as_they_come():
+    """Each piece of a GzipStream is complete: it inflates before the next one exists."""
+    stream = GzipStream()
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    pieces = [b'{"a":', b"[1,2,3]" * 1000, b"}"]
+    out = [inflater.decompress(stream.compress(piece)) for piece in pieces[:-1]]
+    out.append(inflater.decompress(stream.finish(pieces[-1])))
+    assert out == pieces
+    assert inflater.eof
