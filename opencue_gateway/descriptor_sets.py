@@ -23,7 +23,7 @@ from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 
-from google.protobuf import descriptor_pb2
+from google.protobuf import descriptor_database, descriptor_pb2
 from google.protobuf.descriptor import FileDescriptor
 from google.protobuf.descriptor_pool import DescriptorPool
 from google.protobuf.message import DecodeError
@@ -124,13 +124,17 @@ def load_set(files: descriptor_pb2.FileDescriptorSet,
 
 
 def _add(pool: DescriptorPool, proto: descriptor_pb2.FileDescriptorProto) -> FileDescriptor:
-    """Add one file whose imports are in the pool; the pool's complaint becomes one line."""
+    """Add one file whose imports are in the pool; the pool's complaint becomes one line.
+
+    protobuf's upb pool checks the file as it is added (TypeError); its pure-Python
+    one stores it and builds it when first looked up (KeyError, or a conflict error).
+    """
     try:
         pool.Add(proto)
-    except TypeError as error:
+        return pool.FindFileByName(proto.name)
+    except (TypeError, KeyError, descriptor_database.Error) as error:
         reason = " ".join(str(error).split()).removeprefix(_POOL_PREFIX).lstrip("!: ")
         raise DescriptorSetError(f"{proto.name}: {reason}") from None
-    return pool.FindFileByName(proto.name)
 
 
 def _pb2_modules(package: ModuleType) -> list[ModuleType]:

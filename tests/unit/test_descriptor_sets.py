@@ -97,13 +97,16 @@ def test_an_import_cycle_is_refused():
                  descriptor_pool.DescriptorPool())
 
 
-def test_what_the_pool_refuses_is_one_line(studio):
-    """A fork's show.proto cannot go into the default pool: the pool's reason, in one line."""
-    files = studio_files(studio)
+def test_what_the_pool_refuses_is_one_line():
+    """A hand-made set naming a type it does not define: the pool's reason, in one line."""
+    proto = descriptor_pb2.FileDescriptorProto(name="bad.proto", package="bad", syntax="proto3")
+    proto.message_type.add(name="M").field.add(
+        name="x", number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_MESSAGE,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL, type_name=".nope.Missing")
     with pytest.raises(DescriptorSetError) as refused:
-        load_set(files, descriptor_pool.Default())
+        load_set(descriptor_pb2.FileDescriptorSet(file=[proto]), descriptor_pool.DescriptorPool())
     message = str(refused.value)
-    assert message.startswith("show.proto: ") and "duplicate file name" in message
+    assert message.startswith("bad.proto: ") and ".nope.Missing" in message
     assert "\n" not in message and "Couldn't build" not in message
 
 
