@@ -48,11 +48,12 @@ def main(argv: list[str] | None = None) -> int:
             files, source = _compile(arguments.proto_dir), str(arguments.proto_dir)
         catalog = MethodCatalog.from_descriptor_set(files, descriptor_pool.DescriptorPool(),
                                                     source)
-        _write(arguments.output, files)
     except ProtocError as error:
         return _fail(error.lines)
     except DescriptorSetError as error:
         return _fail([str(error)])
+    try:
+        _write(arguments.output, files)
     except OSError as error:
         return _fail([f"cannot write {arguments.output}: {error.strerror}"])
     shown = catalog.describe()
@@ -77,6 +78,7 @@ def _write(path: Path, files: descriptor_pb2.FileDescriptorSet) -> None:
 
 
 def _fail(lines: list[str]) -> int:
+    """Each problem on its own line of stderr, named as this command's; the exit status."""
     for line in lines:
         print(f"{PROG}: {line}", file=sys.stderr)
     return 1
