@@ -21,6 +21,7 @@ FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY constraints.txt setup.cfg pyproject.toml README.md ./
 COPY opencue_gateway ./opencue_gateway
+COPY proto_gen ./proto_gen
 COPY twisted/plugins/opencue_gateway_plugin.py ./twisted/plugins/
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
     && pip wheel --no-cache-dir --constraint constraints.txt --wheel-dir /wheels /wheels/opencue_gateway-*.whl \

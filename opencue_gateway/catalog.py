@@ -1,25 +1,32 @@
 """The catalog of Cuebot RPCs the gateway exposes, read from protobuf descriptors.
 
-Routes are never typed by hand: the catalog walks the descriptors of the
-generated ``*_pb2`` modules once at start-up, keeps every unary method of every
-Cuebot-facing service, and resolves HTTP paths to them.  A studio's own Cuebot
-fork gets its extra RPCs by pointing the catalog at its own descriptors.
+Routes are never typed by hand: the catalog walks the files of a
+FileDescriptorSet once at start-up (see :mod:`.descriptor_sets`: the installed
+opencue-proto's, or a studio's own set given by PROTO_DESCRIPTOR_SET), keeps
+every unary method of every Cuebot-facing service, and resolves HTTP paths to
+them.  A studio's own Cuebot fork gets its extra RPCs and fields this way.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
-import pkgutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
+from typing import Any
 
 import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool
 from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from opencue_gateway.descriptor_sets import (
+    DescriptorSetError,
+    installed_set,
+    installed_source,
+    load_set,
+    read_set,
+)
 from opencue_gateway.errors import GatewayError
 
 # RQD's own services are served by RQD on every render host, not by Cuebot, and
@@ -66,6 +73,9 @@ class MethodCatalog:
     """Every exposed RPC, indexed for the lookups a request needs."""
 
     methods: dict[str, RpcMethod]
+    # Where the descriptors came from ("opencue-proto 1.37.0", a set's path), and its files.
+    source: str = "descriptors"
+    files: tuple[FileDescriptor, ...] = ()
     _by_simple_service: dict[str, list[str]] = field(default_factory=dict)
     _services: dict[str, dict[str, RpcMethod]] = field(default_factory=dict)
 
@@ -78,8 +88,10 @@ class MethodCatalog:
             self._by_simple_service.setdefault(simple, []).append(service)
 
     @classmethod
-    def from_file_descriptors(cls, files: Iterable[FileDescriptor]) -> MethodCatalog:
+    def from_file_descriptors(cls, files: Iterable[FileDescriptor],
+                              source: str = "descriptors") -> MethodCatalog:
         """Collect every unary method of every Cuebot-facing service in ``files``."""
+        files = tuple(files)
         methods: dict[str, RpcMethod] = {}
         for file in files:
             if file.package in EXCLUDED_PACKAGES:
@@ -90,20 +102,31 @@ class MethodCatalog:
                 for method in _unary_methods(service):
                     methods[method.path] = method
         if not methods:
-            raise ValueError("the protobuf descriptors define no Cuebot-facing service")
-        return cls(methods=methods)
+            raise DescriptorSetError(f"no Cuebot-facing service in {source} (no unary method "
+                                     "outside RQD's services)")
+        return cls(methods=methods, source=source, files=files)
 
     @classmethod
-    def from_package(cls, package: ModuleType) -> MethodCatalog:
-        """Build the catalog from every ``*_pb2`` module of a generated package."""
-        return cls.from_file_descriptors(m.DESCRIPTOR for m in _pb2_modules(package))
+    def from_descriptor_set(cls, files: descriptor_pb2.FileDescriptorSet,
+                            pool: descriptor_pool.DescriptorPool,
+                            source: str) -> MethodCatalog:
+        """Load a set into ``pool`` and collect its methods: how the gateway makes its catalog."""
+        return cls.from_file_descriptors(load_set(files, pool), source)
 
     @classmethod
     def default(cls) -> MethodCatalog:
-        """The catalog of the installed ``opencue-proto`` package."""
-        import opencue_proto
+        """The catalog of the installed ``opencue-proto``, whose classes are in the default pool."""
+        return cls.from_descriptor_set(installed_set(), descriptor_pool.Default(),
+                                       installed_source())
 
-        return cls.from_package(opencue_proto)
+    @classmethod
+    def from_set_file(cls, path: str) -> MethodCatalog:
+        """The catalog of a serialized FileDescriptorSet, in a pool of its own.
+
+        A fresh pool, because a fork may redefine files the default pool
+        already holds from opencue-proto.
+        """
+        return cls.from_descriptor_set(read_set(path), descriptor_pool.DescriptorPool(), path)
 
     def __len__(self) -> int:
         return len(self.methods)
@@ -115,6 +138,11 @@ class MethodCatalog:
     def services(self) -> list[str]:
         """Full names of the exposed services, sorted."""
         return sorted(self._services)
+
+    def describe(self) -> dict[str, Any]:
+        """Where the protos came from and what they hold (GET /config, the start-up line)."""
+        return {"source": self.source, "services": len(self._services),
+                "methods": len(self.methods)}
 
     def resolve(self, path: str) -> RpcMethod:
         """Find the method for an HTTP path, or raise a 404 ``GatewayError``.
@@ -193,15 +221,6 @@ def _unary_methods(service: ServiceDescriptor) -> Iterator[RpcMethod]:
             output_type=GetMessageClass(method.output_type),
             read_only=is_read_only_name(method.name),
         )
-
-
-def _pb2_modules(package: ModuleType) -> list[ModuleType]:
-    """Import every ``*_pb2`` module of a generated package, sorted by name."""
-    names = sorted(
-        info.name for info in pkgutil.iter_modules(package.__path__)
-        if info.name.endswith("_pb2")
-    )
-    return [importlib.import_module(f"{package.__name__}.{name}") for name in names]
 
 
 def _close_matches(word: str, candidates: list[str]) -> list[str]:

@@ -1,8 +1,9 @@
 """The ``opencue-gateway`` command: tools around the daemon (which runs under twistd).
 
 ``opencue-gateway openapi > openapi.json`` writes the API description for
-client generators; ``opencue-gateway token --sub ann --role dashboard``
-prints a token signed with the configured secret, for scripts and curl;
+client generators (of PROTO_DESCRIPTOR_SET's protos when that is set);
+``opencue-gateway token --sub ann --role dashboard`` prints a token signed
+with the configured secret, for scripts and curl;
 ``opencue-gateway settings --format env`` prints every setting.
 """
 
@@ -13,16 +14,17 @@ import sys
 
 from opencue_gateway import __version__
 from opencue_gateway.auth import sign_token
-from opencue_gateway.catalog import MethodCatalog
-from opencue_gateway.config import ConfigError, config_from_process
+from opencue_gateway.config import ConfigError, config_from_process, setting_from_process
 from opencue_gateway.openapi import openapi_json
 from opencue_gateway.settings_doc import env_example, markdown_tables
+from opencue_gateway.wiring import catalog_of
 
 
 def _openapi(arguments: argparse.Namespace) -> int:
-    """Write the OpenAPI document of the installed protos to stdout."""
-    sys.stdout.buffer.write(openapi_json(MethodCatalog.default(), __version__,
-                                         strict=arguments.strict) + b"\n")
+    """Write the OpenAPI document of the served protos (PROTO_DESCRIPTOR_SET's) to stdout."""
+    catalog = catalog_of(setting_from_process("PROTO_DESCRIPTOR_SET",
+                                              arguments.proto_descriptor_set))
+    sys.stdout.buffer.write(openapi_json(catalog, __version__, strict=arguments.strict) + b"\n")
     return 0
 
 
@@ -50,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     openapi = commands.add_parser("openapi", help="write the OpenAPI 3.1 document to stdout")
     openapi.add_argument("--strict", action="store_true",
                          help="describe STRICT_JSON=true (unknown fields refused)")
+    openapi.add_argument("--proto-descriptor-set", metavar="FILE",
+                         help="describe this FileDescriptorSet's services instead of the "
+                              "installed opencue-proto's [PROTO_DESCRIPTOR_SET]")
     openapi.set_defaults(run=_openapi)
     token = commands.add_parser("token", help="print a token signed with the configured secret")
     token.add_argument("--sub", required=True, help="the caller's name (sub claim)")

@@ -293,6 +293,10 @@ class GatewayConfig:
                                      "largest request body; beyond, 413")
     strict_json: bool = setting("STRICT_JSON", "false", parse_bool,
                                 "reject unknown request fields and enum names with 400")
+    proto_descriptor_set: str | None = setting(
+        "PROTO_DESCRIPTOR_SET", None, parse_text,
+        "serve the services of this FileDescriptorSet (a studio's protos, built with `python -m "
+        "proto_gen`) instead of the installed opencue-proto's")
     shutdown_grace: float = setting("SHUTDOWN_GRACE", "20s", parse_duration,
                                     "on SIGTERM, how long in-flight calls may take to finish")
     drain_delay: float = setting(
@@ -551,6 +555,17 @@ def _load_secret(secret: str | None, secret_file: str | None, sandbox: bool, req
 def config_from_process(flags: Mapping[str, str | None]) -> GatewayConfig:
     """The configuration of this process: its flags over its environment."""
     return load_config(os.environ, flags)
+
+
+def setting_from_process(variable: str, flag: str | None = None) -> Any:
+    """One setting of this process, parsed: ``flag`` if given, else its variable or default.
+
+    For the tools (``opencue-gateway openapi``) that need one setting and not
+    the whole configuration, whose checks (a JWT secret) do not concern them.
+    """
+    [item] = [s for s in SETTINGS if s.variable == variable]
+    values, _ = _read_values((item,), os.environ, {item.attribute: flag})
+    return values[item.attribute]
 
 
 def process_environment(flags: Mapping[str, str | None], overrides: Mapping[str, str],

@@ -47,7 +47,7 @@ from opencue_gateway.services import (
 )
 from opencue_gateway.startup import install_signal_handlers
 from opencue_gateway.tracing import OtelTracing
-from opencue_gateway.wiring import build, policy_of
+from opencue_gateway.wiring import build, catalog_of, policy_of
 from opencue_gateway.workers import SupervisorWatch, WorkerSupervisor, worker_overrides
 
 # How often buckets of idle callers are dropped from the rate limiter.
@@ -117,8 +117,9 @@ def gateway_tree(config: GatewayConfig, reactor: Any, supervised: bool = False,
                  open_channel: Callable[[str], grpc.Channel] | None = None) -> GatewayProcess:
     """One gateway process; its children start in this order and stop in reverse.
 
-    ``catalog`` and ``open_channel`` default to the installed protos and a real
-    gRPC channel (see wiring.build); tests pass their own.
+    ``catalog`` and ``open_channel`` default to the configured protos
+    (PROTO_DESCRIPTOR_SET, else the installed ones) and a real gRPC channel
+    (see wiring.build); tests pass their own.
     """
     pool = ThreadPool(minthreads=0, maxthreads=config.max_concurrent_streams,
                       name="cuebot-calls")
@@ -159,10 +160,10 @@ def supervisor_tree(config: GatewayConfig, reactor: Any, flags: dict[str, str | 
     """WORKERS > 1: the sandbox (if any) and the supervisor of single-worker gateways.
 
     The configuration is checked here with the same functions a gateway
-    uses (policy, certificates, Cuebot TLS files) without building one, so a
+    uses (protos, policy, certificates, Cuebot TLS files) without building one, so a
     mistake still stops start-up with one line instead of N crashing workers.
     """
-    policy_of(config, MethodCatalog.default())
+    policy_of(config, catalog_of(config.proto_descriptor_set))
     load_public_key_file(config)
     server_tls(config)
     channel_factory(config)

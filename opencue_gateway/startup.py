@@ -2,7 +2,8 @@
 
 The start-up lines name the effective configuration (secrets redacted),
 warn about short secrets and certificates close to expiry, say where the
-gateway listens and where Cuebot is, and in sandbox mode print a token that
+gateway listens, where Cuebot is and which protos it serves (the installed
+opencue-proto or PROTO_DESCRIPTOR_SET's file), and in sandbox mode print a token that
 makes the README's curl lines work as written.
 """
 
@@ -33,9 +34,10 @@ def log_start(gateway: Gateway, addresses: Sequence[str], tls: ServerTLS | None)
                  "(openssl rand -base64 32)", name=name, size=MIN_SECRET_BYTES)
     if tls is not None and tls.expires_soon(datetime.datetime.now(datetime.UTC)):
         log.warn("the TLS certificate expires on {date}", date=f"{tls.not_after:%Y-%m-%d}")
-    log.info("opencue-gateway listening on {addresses}, Cuebot at {endpoint} ({count} methods)",
-             addresses=" and ".join(addresses), endpoint=gateway.cuebot.endpoint,
-             count=len(gateway.catalog))
+    protos = gateway.catalog.describe()
+    log.info("opencue-gateway listening on {addresses}, Cuebot at {endpoint} ({methods} methods "
+             "in {services} services from {source})",
+             addresses=" and ".join(addresses), endpoint=gateway.cuebot.endpoint, **protos)
     if config.sandbox.enabled and config.jwt_secret is not None:
         token = sign_token(config, "sandbox-user", "admin", SANDBOX_TOKEN_LIFETIME)
         log.info("sandbox mode: Cuebot is in-memory at {endpoint}. A token valid for 24h:\n"

@@ -22,6 +22,7 @@ from opencue_gateway.process import GatewayProcess
 from opencue_gateway.service import gateway_tree
 from tests.cuebot_double import CuebotDouble
 from tests.idp import JwksServer
+from tests.studio_protos import StudioSet, build_set
 
 SECRET = "test-secret-that-is-long-enough-for-hs512-0123456789abcdef-0123456789"
 
@@ -55,6 +56,12 @@ def make_config(sandbox: bool = False, **env: str | None) -> GatewayConfig:
 @pytest.fixture(scope="session")
 def catalog() -> MethodCatalog:
     return MethodCatalog.default()
+
+
+@pytest.fixture(scope="session")
+def studio(tmp_path_factory: pytest.TempPathFactory) -> StudioSet:
+    """A studio's own protos (tests/studio_protos.py) compiled with proto_gen, once per run."""
+    return build_set(tmp_path_factory.mktemp("studio"))
 
 
 @pytest.fixture

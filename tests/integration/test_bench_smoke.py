@@ -26,10 +26,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool
 
 from bench import gzip_levels, large, load, procs, runner
 from bench.__main__ import server_starters
 from bench.data import Reply, build_replies
+from bench.envoy import descriptor_set
 from bench.gateway import (
     FAN_IN_ENV,
     FAN_IN_SERVER,
@@ -360,3 +362,15 @@ def test_gzip_levels_cover_the_gateways_level_and_round_trip():
     for figure in figures:
         assert figure.input_bytes == len(body)
         assert 0 < figure.output_bytes < len(body)
+
+
+def test_envoys_descriptor_set_holds_the_catalogs_services_imports_first(catalog, studio):
+    """Envoy builds its pool file by file from the set: imports come first, and every
+    service the gateway serves is in it, for the installed protos and a studio's."""
+    for served in (catalog, studio.catalog):
+        files = descriptor_pb2.FileDescriptorSet.FromString(descriptor_set(served))
+        pool = descriptor_pool.DescriptorPool()
+        for proto in files.file:
+            pool.Add(proto)  # refused if one of its imports came later
+        for service in served.services:
+            assert pool.FindServiceByName(service).full_name == service

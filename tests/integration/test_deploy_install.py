@@ -24,6 +24,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from tests.integration.conftest import LISTENING
+from tests.studio_protos import write_protos
 from tests.unit.test_deploy_files import CONSTRAINTS, DOCKERFILE, ROOT, constraint_pins
 
 PLUGIN_CACHE = "from twisted.plugin import IPlugin, getPlugins; list(getPlugins(IPlugin))"
@@ -98,9 +99,9 @@ def closed_port() -> int:
 
 
 def test_the_images_install_steps_serve_from_a_fresh_virtualenv(tmp_path):
-    """Wheel, constrained install from wheels alone, plugin cache, serve: /healthz answers 200,
-    the Dockerfile's HEALTHCHECK passes (and fails on a closed port), SIGTERM exits 0, and
-    every installed distribution is one constraints.txt pins."""
+    """Wheel, constrained install from wheels alone, proto_gen, plugin cache, serve: /healthz
+    answers 200, the Dockerfile's HEALTHCHECK passes (and fails on a closed port), SIGTERM
+    exits 0, and every installed distribution is one constraints.txt pins."""
     wheels = tmp_path / "wheels"
     pip = (sys.executable, "-m", "pip", "--disable-pip-version-check")
     build_step(*pip, "wheel", "--no-deps", "--wheel-dir", wheels, ROOT, cwd=tmp_path)
@@ -125,6 +126,12 @@ def test_the_images_install_steps_serve_from_a_fresh_virtualenv(tmp_path):
     pins = constraint_pins()
     assert {canonicalize_name(name): version for name, version in installed.items()}.items() \
         <= pins.items()
+
+    # proto_gen ships in the wheel, with grpcio-tools' protoc and well-known types.
+    protos = write_protos(tmp_path / "protos")
+    built = run(python, "-m", "proto_gen", protos, "-o", tmp_path / "studio.pb", cwd=tmp_path)
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert "2 services and 4 methods to serve" in built.stdout
 
     assert run(python, "-c", PLUGIN_CACHE, cwd=tmp_path).returncode == 0
     (cache,) = venv.glob("lib/python*/site-packages/twisted/plugins/dropin.cache")

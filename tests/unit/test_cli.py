@@ -22,6 +22,25 @@ def test_openapi_command_writes_the_served_document(capsysbinary):
     assert len(json.loads(printed)["paths"]) == 293
 
 
+def test_openapi_command_describes_the_configured_set(capsysbinary, monkeypatch, studio):
+    """With PROTO_DESCRIPTOR_SET (or its flag) the document is the set's, as the gateway's is."""
+    expected = openapi_json(studio.catalog, __import__("opencue_gateway").__version__)
+    assert main(["openapi", "--proto-descriptor-set", str(studio.path)]) == 0
+    assert capsysbinary.readouterr().out.strip() == expected
+    monkeypatch.setenv("PROTO_DESCRIPTOR_SET", str(studio.path))
+    assert main(["openapi"]) == 0
+    assert sorted(json.loads(capsysbinary.readouterr().out)["paths"]) == sorted(
+        studio.catalog.methods)
+
+
+def test_openapi_command_with_a_bad_set_is_one_line(capsys, tmp_path):
+    """A set that cannot be read is one line naming the setting, and exit 1."""
+    assert main(["openapi", "--proto-descriptor-set", str(tmp_path / "absent.pb")]) == 1
+    assert capsys.readouterr().err == (
+        f"opencue-gateway: PROTO_DESCRIPTOR_SET: cannot read '{tmp_path / 'absent.pb'}': "
+        "No such file or directory\n")
+
+
 def test_token_command_signs_with_the_configured_secret(capsys, monkeypatch):
     """`opencue-gateway token` prints a token the gateway accepts, with sub, role and exp."""
     monkeypatch.setenv("JWT_SECRET", SECRET)

@@ -269,6 +269,22 @@ def test_the_dockerfile_runs_as_a_numeric_non_root_user():
     assert (str(pod["runAsUser"]), str(pod["runAsGroup"])) == users[-1]
 
 
+def test_the_image_copies_every_package_setup_cfg_ships():
+    """Each package in setup.cfg is copied into the build stage, or the image's wheel build
+    fails (proto_gen/ beside opencue_gateway/)."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    packages = [line.strip() for line in parser["options"]["packages"].splitlines()
+                if line.strip()]
+    sources = [source.rstrip("/") for line in re.findall(r"^COPY (.+)$", DOCKERFILE.read_text(),
+                                                          re.MULTILINE)
+               for source in line.split()[:-1] if not source.startswith("--")]
+    for package in packages:
+        folder = package.replace(".", "/")
+        assert any(folder == source or folder.startswith(source + "/")
+                   or source.startswith(folder + "/") for source in sources), package
+
+
 def setup_cfg_requirements() -> list[Requirement]:
     """setup.cfg's install_requires."""
     parser = configparser.ConfigParser()
