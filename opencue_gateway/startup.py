@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from opencue_gateway.auth import sign_token
-from opencue_gateway.config import MIN_SECRET_BYTES, short_secrets
+from opencue_gateway.config import MIN_SECRET_BYTES, SANDBOX_HOST, short_secrets
 from opencue_gateway.logs import logger
 from opencue_gateway.tls import ServerTLS
 from opencue_gateway.wiring import Gateway
@@ -38,6 +38,9 @@ def log_start(gateway: Gateway, addresses: Sequence[str], tls: ServerTLS | None)
     log.info("opencue-gateway listening on {addresses}, Cuebot at {endpoint} ({methods} methods "
              "in {services} services from {source})",
              addresses=" and ".join(addresses), endpoint=gateway.cuebot.endpoint, **protos)
+    if config.sandbox.enabled and config.rest_host == SANDBOX_HOST and not config.listen:
+        log.info("sandbox mode listens on {host} only, since anyone may sign its tokens; set "
+                 "REST_HOST (or LISTEN) to serve other machines", host=SANDBOX_HOST)
     if config.sandbox.enabled and config.jwt_secret is not None:
         token = sign_token(config, "sandbox-user", "admin", SANDBOX_TOKEN_LIFETIME)
         log.info("sandbox mode: Cuebot is in-memory at {endpoint}. A token valid for 24h:\n"

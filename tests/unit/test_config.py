@@ -283,3 +283,10 @@ def test_with_no_cors_origins_no_origin_is_allowed():
 def test_an_empty_value_elsewhere_still_means_the_default():
     """REST_PORT= in an env file keeps the documented default rather than failing."""
     assert load_config({"JWT_SECRET": "s" * 32, "REST_PORT": ""}, {}).rest_port == 8448
+
+
+def test_the_sandbox_listens_on_loopback_unless_told_otherwise():
+    """Its signing secret is public: --sandbox binds 127.0.0.1 unless REST_HOST says otherwise."""
+    assert load_config({"SANDBOX": "true"}, {}).rest_host == "127.0.0.1"
+    assert load_config({"SANDBOX": "true", "REST_HOST": "0.0.0.0"}, {}).rest_host == "0.0.0.0"
+    assert load_config(SECRET_ENV, {}).rest_host == "0.0.0.0"
