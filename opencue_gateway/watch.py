@@ -571,7 +571,6 @@ class Watcher:
             self.done.errback(Failure(error))
             return
         self._event(b"end", orjson.dumps({"reason": reason, "message": error.message}))
-        self.request.unregisterProducer()
         # Close the connection once the stream is over: a client reconnects anyway.
         self.request.channel.persistent = False
         self._detach(reason)
@@ -586,7 +585,15 @@ class Watcher:
             self.done.callback(b"")
 
     def _detach(self, reason: str) -> None:
+        """No more events: timers off, out of the poller and the hub, producer unregistered.
+
+        The transport stops its producer before the request hears the connection
+        is gone, and the request then still finishes: it must not find us registered.
+        """
         self.ended = True
+        request = self.request
+        if request.producer is self and request.channel is not None:
+            request.unregisterProducer()
         if self._timer is not None and self._timer.active():
             self._timer.cancel()
         self._timer = None

@@ -185,6 +185,18 @@ def test_the_last_watcher_leaving_stops_the_poller(gw):
     assert first.finished and second.finished
 
 
+def test_a_connection_lost_under_a_stream_finishes_it_cleanly(gw, captured_logs):
+    """When the transport stops the watcher (its connection is going), the watch ends as
+    client_gone and the request finishes without complaint."""
+    watch = gw.watch(GET_SHOWS)
+    [watcher] = gw.gateway.watches.watchers
+    watcher.stopProducing()
+    gw.settle()
+    assert watch.finished and not gw.gateway.watches.watchers
+    assert [e for e in captured_logs if e.get("log_failure") is not None] == []
+    assert scrape(gw)[("opencue_gateway_watches_ended_total", (("reason", "client_gone"),))] == 1
+
+
 def test_polls_go_through_the_fan_in(make_gateway):
     """With READ_CACHE_TTL a watch's first poll is answered by the unary read just made: the
     same fan-in as unary calls."""
