@@ -208,7 +208,8 @@ class WatchHub:
         poller = self.pollers.get(key)
         new = poller is None
         if poller is None:
-            poller = self.pollers[key] = Poller(self, method, body, encoding, forwarded, interval)
+            poller = self.pollers[key] = Poller(self, key, method, body, encoding, forwarded,
+                                                interval)
             if self.observer is not None:
                 self.observer.poller_started()
         watcher = Watcher(self, request, principal, method, owner, first_event_id(request))
@@ -325,16 +326,16 @@ def first_event_id(request: IRequest) -> int:
 class Poller:
     """One question asked of Cuebot every ``interval`` for everyone watching it."""
 
-    def __init__(self, hub: WatchHub, method: RpcMethod, body: bytes, encoding: str | None,
-                 forwarded: tuple, interval: float) -> None:
+    def __init__(self, hub: WatchHub, key: Hashable, method: RpcMethod, body: bytes,
+                 encoding: str | None, forwarded: tuple, interval: float) -> None:
         self.hub = hub
+        self.key = key
         self.method = method
         self.rpc = method.path[1:]
         self.body = body
         self.encoding = encoding
         self.forwarded = forwarded
         self.interval = interval
-        self.key = (method.path, body, encoding, forwarded, interval)
         # A shared poll is on no one watcher's behalf: Cuebot gets the forwarded
         # Grpc-Metadata-* (the same for every watcher) and the poller's own request id.
         self.metadata = metadata_from_headers(
@@ -423,13 +424,6 @@ class Poller:
         self.hub.forget_poller(self)
 
 
-class StreamRequest(Protocol):
-    """What a watcher needs of the request besides IRequest: the site's stream hook."""
-
-    def begin_stream(self) -> None:
-        """The response head is going out: HTTP_TIMEOUT no longer applies."""
-
-
 @implementer(IPushProducer)
 class Watcher:
     """One client's stream: its events, its ids, its timers, and how it ends.
@@ -442,6 +436,7 @@ class Watcher:
     def __init__(self, hub: WatchHub, request: Any, principal: Principal, method: RpcMethod,
                  owner: str, first_id: int) -> None:
         self.hub = hub
+        # The site's GatewayRequest: an IRequest with begin_stream() (site.py).
         self.request = request
         self.principal = principal
         self.method = method

@@ -163,6 +163,15 @@ def test_the_poll_carries_forwarded_metadata_and_its_own_request_id(gw):
     assert "x-forwarded-for" not in call.metadata
 
 
+def test_metadata_grpc_cannot_carry_is_a_400_and_starts_no_poller(gw):
+    """A Grpc-Metadata-* header holding what gRPC metadata cannot carry is refused as for a
+    unary call, and leaves nothing running."""
+    watch = gw.watch(GET_SHOWS, headers={"Grpc-Metadata-Site": "caf\u00e9"})
+    assert watch.status == 400 and "Grpc-Metadata-site" in watch.json()["message"]
+    assert not gw.gateway.watches.pollers and not gw.gateway.watches.watchers
+    assert gw.cuebot.received == []
+
+
 def test_the_last_watcher_leaving_stops_the_poller(gw):
     """When every watcher has gone, no more polls are made and the pollers and watches
     gauges are back to 0; each left as client_gone."""
@@ -224,6 +233,22 @@ def test_a_failed_poll_is_an_error_event_and_the_stream_goes_on(gw):
     assert error == {"code": 14, "message": "Cuebot at cuebot.memory:8443 could not be reached",
                      "details": [], "error": "Cuebot at cuebot.memory:8443 could not be reached"}
     assert [e.id for e in watch.events] == ["1", "2", "3"]
+    assert not watch.finished
+
+
+def test_an_unexpected_failure_is_an_internal_error_event_with_an_incident_id(gw,
+                                                                           captured_logs):
+    """A poll that breaks inside the gateway is an error event with the fixed internal
+    message and an incident id, which the log names with the traceback; the stream goes on."""
+    gw.cuebot.behave(GET_SHOWS, reply_for=lambda n: 1 / 0)
+    watch = gw.watch(GET_SHOWS + "?interval=1s")
+    assert watch.kinds() == ["error"]
+    error = watch.events[0].json()
+    assert error["code"] == 13 and "ZeroDivision" not in error["message"]
+    incident = error["message"].split("incident ")[1].split(")")[0]
+    [logged] = [e for e in captured_logs if e.get("log_failure") is not None]
+    assert logged["incident"] == incident
+    assert logged["log_failure"].check(ZeroDivisionError)
     assert not watch.finished
 
 
