@@ -2,7 +2,8 @@
 
 The line carries the time, the client address, the principal's ``sub``, the
 HTTP method and path, the RPC, the HTTP status and gRPC code, the duration,
-the bytes in and out, the request id and the W3C ``traceparent``.  Never a
+the bytes in and out, the request id and the W3C ``traceparent``; for a watch
+stream, logged when it ends, also the number of events it sent.  Never a
 header value beyond those: no token, no cookie.  Every text in the line is
 escaped (:func:`opencue_gateway.logs.escape`): a ``sub`` or a path holding a
 newline or a terminal escape cannot forge a line; the JSON ``access`` record
@@ -37,6 +38,7 @@ class RequestRecord:
     request_id: str
     traceparent: str | None
     failure: str  # why a 401/403 happened, in one fixed word; "" otherwise
+    events: int | None = None  # events a watch stream sent; None for other requests
 
 
 class AccessLog:
@@ -54,8 +56,7 @@ class AccessLog:
         if not is_enabled(NAMESPACE, LogLevel.info):
             return
         self._log.info(
-            '{client} {principal} "{http_method} {path}" {status} grpc={grpc_code} '
-            "{duration_ms}ms in={bytes_in} out={bytes_out} id={request_id} trace={traceparent}",
+            _LINE if record.events is None else _LINE + " events={events}",
             access={name: getattr(record, name) for name in _FIELDS},
             client=escape(record.client or "-"),
             principal=escape(record.principal or "-"),
@@ -68,7 +69,10 @@ class AccessLog:
             bytes_out=record.bytes_out,
             request_id=escape(record.request_id or "-"),
             traceparent=escape(record.traceparent or "-"),
+            events=record.events,
         )
 
 
+_LINE = ('{client} {principal} "{http_method} {path}" {status} grpc={grpc_code} '
+         "{duration_ms}ms in={bytes_in} out={bytes_out} id={request_id} trace={traceparent}")
 _FIELDS = tuple(f.name for f in fields(RequestRecord))

@@ -35,6 +35,7 @@ from opencue_gateway.policy import Policy
 from opencue_gateway.ratelimit import RateLimiter
 from opencue_gateway.tracing import TRACE_HEADERS, OtelTracing
 from opencue_gateway.upstream import CuebotClient, RpcResult
+from opencue_gateway.watch import WatchHub, wants_stream
 
 IGNORED_FIELDS_HEADER = b"Opencue-Gateway-Ignored-Fields"
 JSON = b"application/json"
@@ -80,7 +81,8 @@ class GatewayApp:
     carry no token), then authenticate (so an unknown path without a token is
     a 401, as with the Go gateway) and rate-limit, then resolve the method,
     authorize the principal's role for it, check the HTTP method, and call
-    Cuebot.  CORS preflights never get here: the site answers them.
+    Cuebot, or, for ``Accept: text/event-stream``, open a watch (watch.py).
+    CORS preflights never get here: the site answers them.
     """
 
     app = Klein()
@@ -94,6 +96,7 @@ class GatewayApp:
         policy: Policy,
         audit: AuditLog,
         clock: IReactorTime,
+        watches: WatchHub,
         limiter: RateLimiter | None = None,
         public: dict[bytes, Page] | None = None,
         private: dict[bytes, Page] | None = None,
@@ -113,6 +116,7 @@ class GatewayApp:
         self._fanin = fanin
         self._on_shared = on_shared
         self._on_streamed = on_streamed
+        self._watches = watches
         # Pages served to anyone (probes, metrics, the API description) and
         # pages served to any authenticated caller (the configuration).
         self.public = dict(public or {})
@@ -220,6 +224,8 @@ class GatewayApp:
                 headers={"Allow": "POST"},
                 http_status=405,
             )
+        if wants_stream(request.getHeader(b"accept")):
+            return await self._watch(request, principal, method)
         context = context_of(request)
         # The Cuebot call must end before HTTP_TIMEOUT cuts the connection, so
         # that a slow Cuebot still gets a JSON 504 rather than a reset.
@@ -282,6 +288,15 @@ class GatewayApp:
         finally:
             self._on_streamed(context_of(request).rpc, outcome)
         return b""
+
+    async def _watch(self, request: IRequest, principal: Principal, method: RpcMethod) -> bytes:
+        """``Accept: text/event-stream``: a watch of a read-only method (watch.py)."""
+        if not method.read_only:
+            raise GatewayError(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{method.path[1:]} changes the farm and cannot be watched: only read-only "
+                "methods answer Accept: text/event-stream")
+        return await self._watches.open(request, principal, method)
 
     @staticmethod
     def _set_headers(request: IRequest, result: RpcResult) -> None:

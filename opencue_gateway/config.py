@@ -352,6 +352,25 @@ class GatewayConfig:
     read_cache_ttl: float = setting(
         "READ_CACHE_TTL", "0", parse_duration,
         "reuse read answers for this long (`0`: off; answers may then be this old)")
+    watch_interval: float = setting(
+        "WATCH_INTERVAL", "5s", parse_positive_duration,
+        "how often a watch asks Cuebot again, unless its `?interval=` says otherwise")
+    watch_min_interval: float = setting(
+        "WATCH_MIN_INTERVAL", "1s", parse_positive_duration,
+        "the shortest interval a watch may ask for (a shorter one is raised to it)")
+    watch_heartbeat: float = setting(
+        "WATCH_HEARTBEAT", "15s", parse_positive_duration,
+        "a comment line goes down every watch stream this often, so proxies keep it open")
+    watch_max_per_principal: int = setting(
+        "WATCH_MAX_PER_PRINCIPAL", "100", int_parser(1, 1_000_000),
+        "watches one caller (token `sub`) may hold open at once; beyond, 429")
+    watch_max_total: int = setting(
+        "WATCH_MAX_TOTAL", "10000", int_parser(1, 1_000_000),
+        "watches the gateway holds open at once; beyond, 503")
+    watch_max_duration: float = setting(
+        "WATCH_MAX_DURATION", "1h", parse_duration,
+        "a watch stream ends after this (reason `time_limit`) and its client reconnects, which "
+        "spreads streams over restarted or added gateways; `0`: never")
     sandbox: SandboxConfig = field(default_factory=SandboxConfig)
 
     @property

@@ -43,6 +43,7 @@ class RequestContext:
     grpc_code: int | None = None
     failure: str = ""  # why a 401/403 happened, in one fixed word (a metrics label)
     trace_span: Any = None
+    stream_events: int | None = None  # events written, once a watch stream began (watch.py)
 
     def remaining(self, now: float) -> float:
         """Seconds left before the deadline (never negative)."""

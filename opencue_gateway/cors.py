@@ -26,6 +26,7 @@ ALWAYS_ALLOWED_LOWER = frozenset(h.lower() for h in ALWAYS_ALLOWED)
 EXPOSED_HEADERS = (
     "Opencue-Gateway-Ignored-Fields", "X-Request-Id", "Retry-After", "WWW-Authenticate",
     "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+    "Opencue-Gateway-Watch-Interval",
 )
 _EXPOSED = ", ".join(EXPOSED_HEADERS)
 

@@ -1,7 +1,9 @@
-"""A graceful stop in two services that bracket the listeners in the service tree.
+"""A graceful stop in services that bracket the listeners in the service tree.
 
 On SIGTERM the tree stops in reverse order, so a stop reads:
 
+0. :class:`WatchDrain` (added last, stopped first): every watch stream ends
+   with ``event: end`` (reason ``draining``) and new watches are refused.
 1. :class:`DrainNotice` (added after the listeners, stopped first): ``/readyz``
    fails at once while requests are still served for DRAIN_DELAY, so load
    balancers stop sending; each answer from then on closes its connection.
@@ -27,6 +29,7 @@ from twisted.internet.task import deferLater
 from opencue_gateway.health import Health
 from opencue_gateway.logs import logger
 from opencue_gateway.site import GatewaySite
+from opencue_gateway.watch import WatchHub
 
 log = logger(__name__)
 
@@ -90,3 +93,20 @@ class InFlight(Service):
                 yield deferLater(self._clock, POLL_SECONDS, lambda: None)
 
         return poll()
+
+
+class WatchDrain(Service):
+    """Stopping, first of all: every watch stream ends (``event: end``, reason ``draining``).
+
+    A stream never finishes on its own, so waiting for it would only spend
+    SHUTDOWN_GRACE; its client reconnects, to another gateway once /readyz
+    has turned it away.  From here on new watches are refused with 503.
+    """
+
+    def __init__(self, watches: WatchHub) -> None:
+        self._watches = watches
+
+    def stopService(self) -> None:
+        """End every stream now."""
+        super().stopService()
+        self._watches.drain()

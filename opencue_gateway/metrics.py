@@ -115,6 +115,24 @@ class Metrics:
             "ended: complete, error (the connection is aborted once bytes are out), "
             "client_gone, timeout (HTTP_TIMEOUT cut the answer).",
             ["rpc", "outcome"], registry=self.registry)
+        self.watches = Gauge(
+            "opencue_gateway_watches", "Watch streams open (or waiting for their first answer).",
+            registry=self.registry)
+        self.watch_pollers = Gauge(
+            "opencue_gateway_watch_pollers",
+            "Pollers running: one per distinct watched question, however many watch it.",
+            registry=self.registry)
+        self.watch_polls = Counter(
+            "opencue_gateway_watch_polls", "Cuebot polls made for watches, by RPC and gRPC status.",
+            ["rpc", "grpc_code"], registry=self.registry)
+        self.watch_changes = Counter(
+            "opencue_gateway_watch_changes_pushed",
+            "Change events written to watchers (one per watcher per change), by RPC.",
+            ["rpc"], registry=self.registry)
+        self.watches_ended = Counter(
+            "opencue_gateway_watches_ended",
+            "Watches ended, by reason: client_gone, token_expired, revoked, draining, "
+            "time_limit, error.", ["reason"], registry=self.registry)
         self._children: dict[tuple[str, int], tuple[Any, Any, Any, Any]] = {}
 
     def watch(self, state: GatewayState) -> None:
@@ -150,6 +168,36 @@ class Metrics:
         response_bytes.observe(bytes_out)
         if status == 429:
             self.rate_limited.inc()
+
+    def count_stream(self, rpc: str, status: int) -> None:
+        """Count a watch stream that ended: a request, but not a latency or a body size."""
+        self.requests.labels(rpc, str(status)).inc()
+
+    # The WatchObserver of watch.py.
+    def watch_opened(self) -> None:
+        """A watch was admitted."""
+        self.watches.inc()
+
+    def watch_ended(self, reason: str) -> None:
+        """A watch ended."""
+        self.watches.dec()
+        self.watches_ended.labels(reason).inc()
+
+    def poller_started(self) -> None:
+        """A poller started."""
+        self.watch_pollers.inc()
+
+    def poller_stopped(self) -> None:
+        """A poller stopped."""
+        self.watch_pollers.dec()
+
+    def polled(self, rpc: str, code: grpc.StatusCode) -> None:
+        """A watch poll answered."""
+        self.watch_polls.labels(rpc, code.name).inc()
+
+    def changes_pushed(self, rpc: str, count: int) -> None:
+        """Change events written to ``count`` watchers."""
+        self.watch_changes.labels(rpc).inc(count)
 
     def observe_cuebot_call(self, rpc: str, endpoint: str, code: grpc.StatusCode,
                             seconds: float) -> None:

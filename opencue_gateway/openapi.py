@@ -65,6 +65,9 @@ INPUT_SUFFIX = "-Input"
 ERROR_SCHEMA = "Error"
 SECURITY_SCHEME = "bearerAuth"
 IGNORED_FIELDS_HEADER = "Opencue-Gateway-Ignored-Fields"
+WATCH_INTERVAL_HEADER = "Opencue-Gateway-Watch-Interval"
+EVENT_STREAM = "text/event-stream"
+EVENT_STREAM_SCHEMA = "EventStream"
 
 _REF = "#/components/schemas/"
 _NULL: Schema = {"type": "null"}
@@ -565,6 +568,11 @@ def _error_responses() -> tuple[Schema, Schema]:
                            "did not know and ignored.",
             "schema": {"type": "string"},
         },
+        WATCH_INTERVAL_HEADER: {
+            "description": "On a watch (`text/event-stream`): how often Cuebot is asked, as "
+                           "a duration (`5s`).",
+            "schema": {"type": "string"},
+        },
     }
     responses: Schema = {}
     for status, codes in _error_statuses().items():
@@ -585,6 +593,44 @@ def _error_responses() -> tuple[Schema, Schema]:
     return responses, headers
 
 
+# The streaming form of read-only methods (watch.py), described once and referred to.
+_WATCH_PARAMETERS: Schema = {
+    "interval": {
+        "name": "interval", "in": "query", "required": False,
+        "description": "With `Accept: text/event-stream` only: how often Cuebot is asked "
+                       "again, a duration like `5s` or `1500ms` (default WATCH_INTERVAL; "
+                       "shorter than WATCH_MIN_INTERVAL is raised to it).",
+        "schema": {"type": "string", "pattern": r"^(?:0|(?:[0-9]+(?:\.[0-9]+)?(?:ms|h|m|s))+)$",
+                   "examples": ["5s"]},
+    },
+    "Last-Event-ID": {
+        "name": "Last-Event-ID", "in": "header", "required": False,
+        "description": "With `Accept: text/event-stream` only: the id of the last event "
+                       "received; the new stream starts with a snapshot whose id follows it.",
+        "schema": {"type": "string"},
+    },
+}
+_EVENT_STREAM_DESCRIPTION = (
+    "A watch: the answer to `Accept: text/event-stream`, Server-Sent Events (WHATWG HTML "
+    "section 9.2). `event: snapshot` first, then `event: change` each time the reply "
+    "differs, each with `data:` the whole reply as `application/json` shows it; "
+    "`event: error` with the error body when a poll fails (the stream goes on, unless "
+    "polling again cannot help); `event: end` with `{\"reason\", \"message\"}` before the "
+    "gateway closes the stream (`token_expired`, `revoked`, `draining`, `time_limit`, "
+    "`error`); a comment line every WATCH_HEARTBEAT. Every event has an `id`. Every watcher "
+    "of the same question shares one Cuebot poll.")
+
+
+def _watch_form(operation: Schema) -> None:
+    """Add the streaming form (the watch) to a read-only operation."""
+    operation["parameters"] = [{"$ref": f"#/components/parameters/{name}"}
+                               for name in _WATCH_PARAMETERS]
+    ok = operation["responses"]["200"]
+    ok["headers"][WATCH_INTERVAL_HEADER] = {
+        "$ref": f"#/components/headers/{WATCH_INTERVAL_HEADER}"}
+    ok["content"][EVENT_STREAM] = {"schema": _ref(EVENT_STREAM_SCHEMA)}
+
+
 def _operation(method: RpcMethod, builder: _SchemaBuilder, statuses: Iterable[int]) -> Schema:
     request = builder.contract.message(method.input_type.DESCRIPTOR)
     reply = builder.contract.message(method.output_type.DESCRIPTOR)
@@ -600,7 +646,7 @@ def _operation(method: RpcMethod, builder: _SchemaBuilder, statuses: Iterable[in
     }
     for status in statuses:
         responses[str(status)] = {"$ref": f"#/components/responses/{status}"}
-    return {
+    operation = {
         "operationId": f"{method.service}.{method.name}",
         "tags": [method.service],
         "summary": _humanize(method.name),
@@ -616,6 +662,9 @@ def _operation(method: RpcMethod, builder: _SchemaBuilder, statuses: Iterable[in
         },
         "responses": responses,
     }
+    if method.read_only:
+        _watch_form(operation)
+    return operation
 
 
 def build_openapi(catalog: MethodCatalog, version: str, *, strict: bool = False) -> dict:
@@ -631,9 +680,11 @@ def build_openapi(catalog: MethodCatalog, version: str, *, strict: bool = False)
     paths: Schema = {}
     for method in sorted(catalog, key=lambda m: m.path):
         paths[method.path] = {"post": _operation(method, builder, statuses)}
-    if ERROR_SCHEMA in builder.schemas:
-        raise ValueError(f"a message is named {ERROR_SCHEMA!r}, which the error schema uses")
-    schemas = {ERROR_SCHEMA: _error_schema()}
+    for own in (ERROR_SCHEMA, EVENT_STREAM_SCHEMA):
+        if own in builder.schemas:
+            raise ValueError(f"a message is named {own!r}, which the gateway's own schema uses")
+    schemas = {ERROR_SCHEMA: _error_schema(),
+               EVENT_STREAM_SCHEMA: {"type": "string", "description": _EVENT_STREAM_DESCRIPTION}}
     schemas.update(sorted(builder.schemas.items()))
     return {
         "openapi": OPENAPI_VERSION,
@@ -644,7 +695,10 @@ def build_openapi(catalog: MethodCatalog, version: str, *, strict: bool = False)
                 "HTTP/JSON gateway in front of OpenCue's Cuebot gRPC API. Every unary RPC is "
                 "`POST /<package>.<Service>/<Method>` with the request message as JSON "
                 "(protobuf's JSON mapping) and answers with the response message as JSON, "
-                "the way grpc-gateway v2 prints it. Send `Authorization: Bearer <JWT>`."
+                "the way grpc-gateway v2 prints it. Send `Authorization: Bearer <JWT>`. "
+                "Read-only methods can also be watched: the same request with "
+                "`Accept: text/event-stream` answers a stream of Server-Sent Events, a "
+                "snapshot and then each change."
             ),
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
@@ -657,6 +711,7 @@ def build_openapi(catalog: MethodCatalog, version: str, *, strict: bool = False)
         "components": {
             "schemas": schemas,
             "responses": responses,
+            "parameters": _WATCH_PARAMETERS,
             "headers": headers,
             "securitySchemes": {
                 SECURITY_SCHEME: {

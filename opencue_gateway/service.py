@@ -32,7 +32,7 @@ from opencue_gateway.config import (
     config_from_process,
     process_environment,
 )
-from opencue_gateway.drain import DrainNotice, InFlight
+from opencue_gateway.drain import DrainNotice, InFlight, WatchDrain
 from opencue_gateway.grpc_channel import channel_factory
 from opencue_gateway.keys import load_public_key_file
 from opencue_gateway.listen import Listener, http_endpoints, metrics_endpoint, server_tls
@@ -152,6 +152,7 @@ def gateway_tree(config: GatewayConfig, reactor: Any, supervised: bool = False,
     if supervised:
         SupervisorWatch(reactor).setServiceParent(root)
     DrainNotice(gateway.health, gateway.site, reactor, config.drain_delay).setServiceParent(root)
+    WatchDrain(gateway.watches).setServiceParent(root)
     return root
 
 

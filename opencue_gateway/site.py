@@ -194,6 +194,16 @@ class GatewayRequest(Request):
                     self.setHeader(name, value)
         super().write(data)
 
+    def begin_stream(self) -> None:
+        """A watch stream's head goes out: from now on HTTP_TIMEOUT no longer applies.
+
+        It bounded the request's arrival and its wait for the first answer;
+        the stream itself lives until it ends (watch.py).
+        """
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
     def connectionLost(self, reason: Failure) -> None:
         """Remember that the client went away (the answer, if any, was not delivered)."""
         self._lost = True
@@ -306,7 +316,9 @@ class GatewayRequest(Request):
             http_method=command.decode("latin-1"),
             path=path.split(b"?", 1)[0].decode("latin-1")[:200],
             rpc=context.rpc,
-            status=self.code if answered else CLIENT_CLOSED,
+            # A stream's status went out with its first event, however it ends.
+            status=self.code if answered or context.stream_events is not None
+            else CLIENT_CLOSED,
             grpc_code=context.grpc_code,
             duration_ms=round((self.gateway_site.reactor.seconds() - self.started_at) * 1000, 3),
             bytes_in=self._received,
@@ -314,6 +326,7 @@ class GatewayRequest(Request):
             request_id=context.request_id,
             traceparent=valid_traceparent(self._header_text(b"traceparent")),
             failure=context.failure,
+            events=context.stream_events,
         )
 
 

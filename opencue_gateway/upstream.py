@@ -15,12 +15,13 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorFromThreads
+from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from twisted.web.iweb import IRequest
@@ -65,8 +66,17 @@ def _unreachable(error: grpc.RpcError) -> bool:
     return not details or bool(_TRANSPORT_FAILURE.search(details))
 
 
+def _worth_another_cuebot(error: grpc.RpcError) -> bool:
+    """Could another Cuebot answer this read?  Yes when this one was unreachable, or ended
+    the call without answering it (UNAVAILABLE, or CANCELLED by Cuebot itself: what a
+    Cuebot going down does to the calls it holds)."""
+    return isinstance(error, grpc.Call) and error.code() in (
+        grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+
+
 class _UnreachableError(Exception):
-    """A call's Cuebot could not be reached; carries the error the client would get."""
+    """A read's Cuebot could not be reached or gave up on it; carries the error the client
+    would get, so that another Cuebot may be tried first."""
 
     def __init__(self, error: GatewayError) -> None:
         super().__init__(error.message)
@@ -215,8 +225,9 @@ class CuebotClient:
     def _invoke(self, job: _Job) -> RpcResult:
         """The worker's whole job; runs in a pool thread, never on the reactor.
 
-        A read that failed because its Cuebot could not be reached is tried
-        once more on another Cuebot, when there is one: it changed nothing.
+        A read that failed because its Cuebot could not be reached, or was
+        going away, is tried once more on another Cuebot, when there is one: a
+        read changes nothing, so repeating it is safe.
         """
         method = job.method
         body = inflate(job.body, job.encoding, self._max_request_bytes)
@@ -225,7 +236,7 @@ class CuebotClient:
         try:
             future = self._call(job, endpoint, decoded.message)
         except _UnreachableError as unreachable:
-            other = self.cuebots.pick(avoid=endpoint) if method.read_only else None
+            other = self.cuebots.pick(avoid=endpoint)
             if other is None or other is endpoint:
                 raise unreachable.error from None
             future = self._call(job, other, decoded.message)
@@ -238,6 +249,18 @@ class CuebotClient:
             self._transcoder.encode(parse_reply(method.output_type, reply)), job.gzip)
         return RpcResult(encoded, headers, decoded.ignored_fields, gzipped)
 
+    def whole(self, result: RpcResult) -> Deferred[RpcResult]:
+        """The result with its body in one piece: a large reply is encoded whole, in the pool.
+
+        For those who need the bytes rather than a stream to write (a watch
+        compares each poll's reply with the last one).
+        """
+        large = result.stream
+        if large is None:
+            return succeed(result)
+        return deferToThreadPool(self._reactor, self._pool, lambda: replace(
+            result, body=b"".join(large.chunks()), stream=None))
+
     def send(self, request: IRequest, reply: LargeReply) -> Deferred[None]:
         """Write a large reply to the request as pool threads encode it, at the client's pace.
 
@@ -248,8 +271,8 @@ class CuebotClient:
     def _call(self, job: _Job, endpoint: Endpoint | None, message: Any) -> Any:
         """Make the call on ``endpoint`` and wait for it; the finished future.
 
-        Raises the client's GatewayError, or _UnreachableError when the Cuebot
-        could not be reached (so another may be tried).
+        Raises the client's GatewayError, or for a read _UnreachableError when
+        the Cuebot could not be reached or went away (so another may be tried).
         """
         if endpoint is None:
             raise GatewayError(
@@ -265,7 +288,7 @@ class CuebotClient:
         except grpc.RpcError as error:
             failure = self._upstream_error(error, endpoint.name, given)
             self._timed(method, endpoint, failure.code, started)
-            if _unreachable(error):
+            if method.read_only and _worth_another_cuebot(error):
                 raise _UnreachableError(failure) from None
             raise failure from None
         self._timed(method, endpoint, grpc.StatusCode.OK, started)

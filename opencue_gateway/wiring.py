@@ -51,6 +51,7 @@ from opencue_gateway.site import GatewaySite, HttpLimits
 from opencue_gateway.tracing import OtelTracing
 from opencue_gateway.transcode import Transcoder
 from opencue_gateway.upstream import CuebotClient
+from opencue_gateway.watch import WatchHub, WatchLimits
 
 log = logger(__name__)
 
@@ -70,6 +71,7 @@ class Gateway:
     limiter: RateLimiter | None
     tracing: OtelTracing | None
     jwks: JwksKeys | None
+    watches: WatchHub
 
     def effective_config(self) -> dict[str, Any]:
         """The configuration as running, secrets redacted (the start-up log, GET /config).
@@ -94,7 +96,7 @@ class Gateway:
         """SIGHUP: re-read JWT_SECRET_FILE, JWT_PUBLIC_KEY_FILE and AUTH_POLICY_FILE.
 
         All three are read before any is applied: on any error the previous
-        ones are all kept.
+        ones are all kept.  Watches the new policy no longer allows end.
         """
         try:
             secrets = ([reload_secret(self.config), *self.config.jwt_previous_secrets]
@@ -108,6 +110,7 @@ class Gateway:
             self.checker.set_secrets(secrets)
         self.checker.set_public_keys(public_keys)
         self.app.policy = policy
+        self.watches.recheck(policy)
         log.info("SIGHUP: secret file, public key file and policy re-read")
 
 
@@ -145,11 +148,14 @@ def build(
     health = Health(cuebot, checks=[lambda: checker.problem])
     limiter = (RateLimiter(config.rate_limit_rps, config.rate_limit_burst, reactor.seconds)
                if config.rate_limit_rps > 0 else None)
+    fanin = FanIn(reactor.seconds, config.read_cache_ttl) if config.fan_in else None
+    watches = WatchHub(watch_limits(config), cuebot, reactor, fanin=fanin, observer=metrics,
+                       on_shared=metrics.count_shared)
     app = GatewayApp(
         catalog, cuebot, Authenticator(make_portal(checker, GatewayRealm(config.jwt_role_claim))),
-        policy_of(config, catalog), AuditLog(), reactor, limiter=limiter, tracing=tracing,
-        fanin=FanIn(reactor.seconds, config.read_cache_ttl) if config.fan_in else None,
-        on_shared=metrics.count_shared, on_streamed=metrics.count_streamed,
+        policy_of(config, catalog), AuditLog(), reactor, watches, limiter=limiter,
+        tracing=tracing, fanin=fanin, on_shared=metrics.count_shared,
+        on_streamed=metrics.count_streamed,
     )
     site = GatewaySite(
         app.resource(),
@@ -161,7 +167,7 @@ def build(
         proxies=TrustedProxies(config.trusted_proxies),
     )
     gateway = Gateway(config, catalog, cuebot, checker, app, site, health, metrics, limiter,
-                      tracing, jwks)
+                      tracing, jwks, watches)
     _add_pages(gateway)
     return gateway
 
@@ -174,6 +180,15 @@ def catalog_of(descriptor_set: str | None) -> MethodCatalog:
         return MethodCatalog.from_set_file(descriptor_set)
     except DescriptorSetError as error:
         raise ConfigError("PROTO_DESCRIPTOR_SET", str(error)) from None
+
+
+def watch_limits(config: GatewayConfig) -> WatchLimits:
+    """The WATCH_* settings; a token expires for a watch when it would for a call."""
+    return WatchLimits(
+        interval=config.watch_interval, min_interval=config.watch_min_interval,
+        heartbeat=config.watch_heartbeat, max_per_principal=config.watch_max_per_principal,
+        max_total=config.watch_max_total, max_duration=config.watch_max_duration,
+        token_leeway=config.jwt_leeway)
 
 
 def policy_of(config: GatewayConfig, catalog: MethodCatalog) -> Policy:
@@ -224,11 +239,14 @@ class RequestObservers:
         self._metrics.in_flight.inc()
 
     def finished(self, record: RequestRecord, was_processing: bool) -> None:
-        """Count, time and log a finished request."""
+        """Count, time and log a finished request (a watch stream is counted, not timed)."""
         if was_processing:
             self._metrics.in_flight.dec()
-        self._metrics.observe_request(record.rpc, record.status, record.duration_ms / 1000,
-                                      record.bytes_in, record.bytes_out)
+        if record.events is not None:
+            self._metrics.count_stream(record.rpc, record.status)
+        else:
+            self._metrics.observe_request(record.rpc, record.status, record.duration_ms / 1000,
+                                          record.bytes_in, record.bytes_out)
         if record.status in (401, 403):
             self._metrics.auth_failures.labels(record.failure or "other").inc()
         self._access.record(record)

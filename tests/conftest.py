@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 import pytest
@@ -212,3 +214,18 @@ def gateway(start_gateway: Callable[..., Gateway], cuebot: CuebotDouble) -> Gate
 def sandbox_gateway(start_gateway: Callable[..., Gateway]) -> Gateway:
     """A gateway running the embedded sandbox Cuebot (``--sandbox``)."""
     return start_gateway(sandbox=True)
+
+
+@pytest.fixture(scope="session")
+def production_replies() -> dict[str, Any]:
+    """Production-size list replies, made once: GetJobs with 20,000 jobs, GetFrames with 10,000
+    frames, GetHosts with 2,000 hosts (keys: jobs, frames, hosts)."""
+    from opencue_proto import host_pb2
+
+    from bench.data import SEED, make_frames, make_jobs
+    from tests.populate import populate
+
+    rng = random.Random(SEED)
+    hosts = host_pb2.HostGetHostsResponse(hosts=host_pb2.HostSeq(
+        hosts=[populate(host_pb2.Host(), seed) for seed in range(2_000)]))
+    return {"jobs": make_jobs(rng, 20_000), "frames": make_frames(rng, 10_000), "hosts": hosts}

@@ -49,6 +49,7 @@ from opencue_gateway.transcode import Transcoder
 from opencue_gateway.wiring import Gateway, build
 from tests.conftest import Response, make_config, make_token
 from tests.cuebot_double import Behaviour, Received
+from tests.sse import SseReader
 
 GATEWAY_ADDRESS = IPv4Address("TCP", "127.0.0.1", 8448)
 CLIENT_ADDRESS = IPv4Address("TCP", "10.0.0.5", 40000)
@@ -331,6 +332,68 @@ class _Collector(Protocol):
             self.done.errback(reason)
 
 
+class _StreamBody(Protocol):
+    """Reads a watch's response body as it arrives, into its :class:`WatchClient`."""
+
+    def __init__(self, watch: WatchClient) -> None:
+        self._watch = watch
+
+    def dataReceived(self, data: bytes) -> None:
+        self._watch.received += data
+        if self._watch.status == 200:
+            self._watch.reader.feed(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self._watch.finished = True
+        self._watch.complete = reason.check(ResponseDone) is not None
+
+
+@dataclass
+class WatchClient:
+    """One watch as a client sees it: status and headers once they came, then the events."""
+
+    status: int | None = None
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    received: bytes = b""
+    reader: SseReader = field(default_factory=SseReader)
+    # The body ended (the stream closed, or the error answer was complete), and how.
+    finished: bool = False
+    complete: bool = False
+    # Why no response head came (the connection closed first), if so.
+    error: Failure | None = None
+    _body: _StreamBody | None = None
+
+    @property
+    def events(self) -> list[Any]:
+        return self.reader.events
+
+    def kinds(self) -> list[str]:
+        return self.reader.kinds()
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.get(name.lower())
+        return values[0] if values else None
+
+    def json(self) -> Any:
+        """The body of an answer that is not a stream (an error)."""
+        return json.loads(self.received)
+
+    def receive(self, response: Any) -> None:
+        self.status = response.code
+        self.headers = {k.decode().lower(): [v.decode() for v in vs]
+                        for k, vs in response.headers.getAllRawHeaders()}
+        self._body = _StreamBody(self)
+        response.deliverBody(self._body)
+
+    def failed(self, failure: Failure) -> None:
+        self.error = failure
+
+    def close(self) -> None:
+        """Go away, as a browser tab that is closed does."""
+        assert self._body is not None and self._body.transport is not None
+        self._body.transport.stopProducing()
+
+
 @implementer(IAgentEndpointFactory)
 class _SiteEndpoints:
     """Every URL leads to the gateway's site, over an in-memory connection."""
@@ -468,8 +531,12 @@ class MemoryGateway:
         raise AssertionError("the in-memory gateway never settled")
 
     def send(self, method: str, path: str, body: bytes | str | None = b"{}",
-             token: str | None = None, headers: dict[str, str] | None = None) -> Deferred[Any]:
-        """Start a request; its Deferred fires with a Response once the test lets it finish."""
+             token: str | None = None, headers: dict[str, str] | None = None,
+             read: Callable[[Any], Any] | None = None) -> Deferred[Any]:
+        """Start a request; its Deferred fires with a Response once the test lets it finish.
+
+        ``read``, when given, takes the response as soon as its head has come instead.
+        """
         all_headers = {"Content-Type": ["application/json"]}
         if token is not None:
             all_headers["Authorization"] = [f"Bearer {token}"]
@@ -480,7 +547,7 @@ class MemoryGateway:
         answered = self._agent.request(
             method.encode(), f"http://gateway{path}".encode(), Headers(all_headers),
             _Body(body) if body is not None else None)
-        return answered.addCallback(self._read)
+        return answered.addCallback(read or self._read)
 
     @staticmethod
     def _read(response: Any) -> Deferred[Response]:
@@ -491,6 +558,21 @@ class MemoryGateway:
             {k.decode().lower(): [v.decode() for v in vs]
              for k, vs in response.headers.getAllRawHeaders()},
             content))
+
+    def watch(self, path: str, body: bytes | str = b"{}", token: str | None = None,
+              headers: dict[str, str] | None = None) -> WatchClient:
+        """Open a watch (``Accept: text/event-stream``) and settle; events arrive as time passes.
+
+        ``token`` defaults to a valid one.  The client's status is None until
+        the response head has come.
+        """
+        all_headers = {"Accept": "text/event-stream", **(headers or {})}
+        watch = WatchClient()
+        answered = self.send("POST", path, body, token or make_token(), all_headers,
+                             read=watch.receive)
+        answered.addErrback(watch.failed)
+        self.settle()
+        return watch
 
     def request(self, method: str, path: str, body: bytes | str | None = b"{}",
                 token: str | None = None, headers: dict[str, str] | None = None) -> Response:

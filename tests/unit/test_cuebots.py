@@ -98,3 +98,25 @@ def test_a_mutation_is_never_sent_twice(two):
     assert gw.post(PAUSE, '{"job": {"id": "j"}}').status == 200
     assert (len(channels["cb1:8443"].calls(PAUSE)), len(channels["cb2:8443"].calls(PAUSE))) == (
         1, 1)
+
+
+@pytest.mark.parametrize(("code", "details"), [
+    (grpc.StatusCode.UNAVAILABLE, "Cancelling all calls"),
+    (grpc.StatusCode.CANCELLED, "CANCELLED"),
+])
+def test_a_read_its_cuebot_gave_up_on_while_going_down_is_tried_on_another(catalog, code,
+                                                                          details):
+    """A Cuebot shutting down ends the calls it holds (UNAVAILABLE or CANCELLED of its own);
+    a read is then answered by the other Cuebot, a mutation gets the error."""
+    going = InProcessCuebot(catalog)
+    going.behave(GET_SHOWS, error=(code, details))
+    going.behave(PAUSE, error=(code, details))
+    channels = {"cb1:8443": going, "cb2:8443": InProcessCuebot(catalog)}
+    gw = memory_gateway(catalog, open_channel=channels.__getitem__,
+                        CUEBOT_ENDPOINT="cb1:8443,cb2:8443", FAN_IN="false")
+    assert gw.post(GET_SHOWS).status == 200
+    assert len(channels["cb2:8443"].calls(GET_SHOWS)) == 1
+    # Round-robin: the read took turns cb1 (failed) and cb2; the mutation's turn is cb1.
+    assert gw.post(PAUSE, '{"job": {"id": "j"}}').status in (503, 499)
+    assert (len(channels["cb1:8443"].calls(PAUSE)), len(channels["cb2:8443"].calls(PAUSE))) == (
+        1, 0)

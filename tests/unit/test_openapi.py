@@ -199,10 +199,14 @@ def set_extremes(message: Message, variant: int) -> None:
 # or an opencue-proto upgrade, review the diff of `opencue-gateway openapi`
 # (and `--strict`) against the previous version, then store the new version and
 # digests: the failing assertion prints the document's actual sha256.
+# Last change: watch streams (issue 16) added, to each of the 97 read-only operations only,
+# the `interval` and `Last-Event-ID` parameters, a `text/event-stream` form of the 200 and
+# its Opencue-Gateway-Watch-Interval header, plus those components (EventStream,
+# parameters) and a sentence in info.description; nothing else changed.
 PINNED_PROTO_VERSION = "1.37.0"
 PINNED_DIGESTS = {
-    False: "6761417cbed7617b7a8a363fc1f647ca35a81af2425b82fad57502834c358813",
-    True: "460a362e1957172f0ee4d613dafc1239a968ce74078595870cd64687ae543430",
+    False: "5c5e73ac8bd24353272222f2be778fba6dd2242699a28beff3a71ad75ce2d813",
+    True: "9f9c7a79e436fc84d6be364ae86d16869ae842ceb1a20c7dab587b6201fe54ab",
 }
 
 
@@ -267,6 +271,30 @@ def test_operations_name_their_request_and_response_schemas():
         }
         ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
         assert ok == {"$ref": f"#/components/schemas/{method.output_type.DESCRIPTOR.full_name}"}
+
+
+def test_read_only_operations_document_their_streaming_form():
+    """Read-only operations, and only they, say a watch answers text/event-stream, with the
+    interval and Last-Event-ID parameters and the interval header."""
+    doc = document()
+    for method in CATALOG:
+        operation = doc["paths"][method.path]["post"]
+        ok = operation["responses"]["200"]
+        if method.read_only:
+            assert list(ok["content"]) == ["application/json", "text/event-stream"]
+            assert ok["content"]["text/event-stream"]["schema"] == {
+                "$ref": "#/components/schemas/EventStream"}
+            assert [p["$ref"].rsplit("/", 1)[1] for p in operation["parameters"]] == [
+                "interval", "Last-Event-ID"]
+            assert "Opencue-Gateway-Watch-Interval" in ok["headers"]
+        else:
+            assert list(ok["content"]) == ["application/json"]
+            assert "parameters" not in operation
+    interval = doc["components"]["parameters"]["interval"]
+    pattern = re.compile(interval["schema"]["pattern"])
+    assert all(pattern.match(v) for v in ("5s", "1500ms", "1m30s", "0"))
+    assert not any(pattern.match(v) for v in ("5", "soon", "-1s"))
+    assert "snapshot" in doc["components"]["schemas"]["EventStream"]["description"]
 
 
 def test_every_operation_documents_every_error_status():

@@ -23,13 +23,14 @@ def kinds(root) -> list[str]:
 
 
 def test_children_in_start_order(catalog, tmp_path):
-    """Pool, channel, audit file, housekeeping, in-flight drain, listeners, drain notice."""
+    """Pool, channel, audit file, housekeeping, in-flight drain, listeners, drain notice, and
+    the watches' drain last (so the first to stop)."""
     root, _ = tree(catalog, AUDIT_LOG_FILE=str(tmp_path / "audit.jsonl"), RATE_LIMIT_RPS="10",
                    METRICS_PORT="0", LISTEN="tcp:0:interface=127.0.0.1,unix:" +
                    str(tmp_path / "gw.sock"))
     assert kinds(root) == [
         "ThreadPoolService", "CuebotChannelService", "AuditFileService", "TimerService",
-        "InFlight", "Listener", "Listener", "Listener", "DrainNotice",
+        "InFlight", "Listener", "Listener", "Listener", "DrainNotice", "WatchDrain",
     ]
     assert [listener.where.setting for listener in root.listeners] == [
         "LISTEN", "LISTEN", "METRICS_PORT"]
@@ -47,12 +48,13 @@ def test_without_optional_resources_only_the_core_services(catalog):
     """No audit file, no rate limit, no metrics port: nothing for them in the tree."""
     root, _ = tree(catalog)
     assert kinds(root) == ["ThreadPoolService", "CuebotChannelService", "InFlight",
-                           "Listener", "DrainNotice"]
+                           "Listener", "DrainNotice", "WatchDrain"]
     assert root.listeners[0].where.shown == "127.0.0.1:0"
 
 
 def test_a_stop_runs_the_tree_backwards_one_service_at_a_time(catalog):
-    """Drain notice first (readyz fails, DRAIN_DELAY), then listeners, in-flight, ... pool."""
+    """Watch streams end first, then the drain notice (readyz fails, DRAIN_DELAY), then
+    listeners, in-flight, ... pool."""
     root, reactor = tree(catalog, DRAIN_DELAY="5s")
     stopped: list[str] = []
 
@@ -71,14 +73,15 @@ def test_a_stop_runs_the_tree_backwards_one_service_at_a_time(catalog):
     assert all(child.running for child in root)
     health = root.gateway.health
     done = root.stopService()
-    assert health.draining and stopped == ["DrainNotice"]
+    assert health.draining and stopped == ["WatchDrain", "DrainNotice"]
+    assert root.gateway.watches.draining
     assert all(listener.running for listener in root.listeners)
     reactor.advance(4.9)
-    assert stopped == ["DrainNotice"]
+    assert stopped == ["WatchDrain", "DrainNotice"]
     for _ in range(20):
         reactor.advance(0.5)
-    assert stopped == ["DrainNotice", "Listener", "InFlight", "CuebotChannelService",
-                       "ThreadPoolService"]
+    assert stopped == ["WatchDrain", "DrainNotice", "Listener", "InFlight",
+                       "CuebotChannelService", "ThreadPoolService"]
     assert done.called
 
 

@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 from opencue_proto import department_pb2, host_pb2, job_pb2, limit_pb2, show_pb2
 
-from bench.data import SEED, make_frames, make_jobs
+from bench.data import SEED, make_jobs
 from opencue_gateway.compression import GzipStream
 from opencue_gateway.errors import GatewayError
 from opencue_gateway.largereply import PIECE_BYTES, STREAM_MIN_BYTES, LargeReplies
@@ -392,19 +392,6 @@ def _streamed(transcoder: Transcoder, message: Message, gzip: bool = False,
     reply = LargeReplies(transcoder, min_bytes=0).reply(type(message), data, gzip)
     assert reply is not None, f"{message.DESCRIPTOR.full_name} has no list to stream"
     return list(reply.chunks())
-
-
-def _hosts(count: int) -> host_pb2.HostGetHostsResponse:
-    return host_pb2.HostGetHostsResponse(hosts=host_pb2.HostSeq(
-        hosts=[populate(host_pb2.Host(), seed) for seed in range(count)]))
-
-
-@pytest.fixture(scope="module")
-def production_replies() -> dict[str, Message]:
-    """GetJobs with 20,000 jobs, GetFrames with 10,000 frames, GetHosts with 2,000 hosts."""
-    rng = random.Random(SEED)
-    return {"jobs": make_jobs(rng, 20_000), "frames": make_frames(rng, 10_000),
-            "hosts": _hosts(2_000)}
 
 
 @pytest.mark.parametrize("name", ["jobs", "frames", "hosts"])

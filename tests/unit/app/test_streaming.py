@@ -10,18 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from opencue_proto import host_pb2, job_pb2
+from opencue_proto import job_pb2
 from twisted.internet.interfaces import IPushProducer
 from twisted.test import iosim
 from zope.interface import implementer
 
-from bench.data import SEED, make_frames, make_jobs
+from bench.data import SEED, make_jobs
 from opencue_gateway.drain import InFlight
 from opencue_gateway.largereply import PIECE_BYTES, STREAM_MIN_BYTES
 from opencue_gateway.streaming import WINDOW, StreamedBody
 from opencue_gateway.transcode import Transcoder
 from tests.memory import GATEWAY_ADDRESS, MemoryGateway, RawClient
-from tests.populate import populate
 from tests.unit.app.support import GET_FRAMES, GET_JOBS, access_records, raw_head, scrape
 
 GET_HOSTS = "/host.HostInterface/GetHosts"
@@ -34,13 +33,10 @@ BOUND = 512 * 1024
 
 
 @pytest.fixture(scope="module")
-def replies() -> dict[str, Any]:
-    """Production-size replies: GetJobs 20,000 jobs, GetFrames 10,000 frames, 2,000 hosts."""
-    rng = random.Random(SEED)
-    hosts = host_pb2.HostGetHostsResponse(hosts=host_pb2.HostSeq(
-        hosts=[populate(host_pb2.Host(), seed) for seed in range(2_000)]))
-    return {GET_JOBS: make_jobs(rng, 20_000), GET_FRAMES: make_frames(rng, 10_000),
-            GET_HOSTS: hosts}
+def replies(production_replies: dict[str, Any]) -> dict[str, Any]:
+    """Production-size replies by the path that answers them (see tests/conftest.py)."""
+    return {GET_JOBS: production_replies["jobs"], GET_FRAMES: production_replies["frames"],
+            GET_HOSTS: production_replies["hosts"]}
 
 
 @pytest.fixture(scope="module")
