@@ -10,8 +10,8 @@ import pytest
 from opencue_gateway.compression import MIN_BYTES, accepts_gzip, maybe_gzip
 from opencue_gateway.cors import CorsPolicy
 from opencue_gateway.errors import GatewayError
+from opencue_gateway.http_request import origin_form
 from opencue_gateway.ratelimit import RateLimiter
-from opencue_gateway.site import origin_form
 from tests.sandbox.sandbox_support import FakeClock
 
 SITE = "https://cueweb.example.com"
