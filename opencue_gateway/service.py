@@ -36,6 +36,7 @@ from opencue_gateway.drain import DrainNotice, InFlight, WatchDrain
 from opencue_gateway.grpc_channel import channel_factory
 from opencue_gateway.keys import load_public_key_file
 from opencue_gateway.listen import Listener, http_endpoints, metrics_endpoint, server_tls
+from opencue_gateway.logs import set_level
 from opencue_gateway.process import GatewayProcess
 from opencue_gateway.services import (
     AuditFileService,
@@ -121,6 +122,8 @@ def gateway_tree(config: GatewayConfig, reactor: Any, supervised: bool = False,
     (PROTO_DESCRIPTOR_SET, else the installed ones) and a real gRPC channel
     (see wiring.build); tests pass their own.
     """
+    # LOG_LEVEL filters every gateway logger of the process (logs.py): process-wide, so here.
+    set_level(config.log_level)
     pool = ThreadPool(minthreads=0, maxthreads=config.max_concurrent_streams,
                       name="cuebot-calls")
     tracing = tracing_of(config)
@@ -164,6 +167,7 @@ def supervisor_tree(config: GatewayConfig, reactor: Any, flags: dict[str, str | 
     uses (protos, policy, certificates, Cuebot TLS files) without building one, so a
     mistake still stops start-up with one line instead of N crashing workers.
     """
+    set_level(config.log_level)
     policy_of(config, catalog_of(config.proto_descriptor_set))
     load_public_key_file(config)
     server_tls(config)

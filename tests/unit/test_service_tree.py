@@ -127,3 +127,18 @@ def test_a_child_failing_to_stop_does_not_keep_the_others_running():
     root.stopService()
     assert not first.running
 
+
+
+def test_log_level_applies_to_every_gateway_logger_but_the_audit_log(catalog):
+    """LOG_LEVEL=warn hides access lines (built for every request otherwise); the audit log
+    is never silenced; the next tree's level replaces it."""
+    from twisted.logger import LogLevel
+
+    from opencue_gateway.logs import is_enabled
+
+    tree(catalog, LOG_LEVEL="warn")
+    assert not is_enabled("opencue_gateway.access", LogLevel.info)
+    assert is_enabled("opencue_gateway.access", LogLevel.warn)
+    assert is_enabled("opencue_gateway.audit", LogLevel.info)
+    tree(catalog, LOG_LEVEL="info")
+    assert is_enabled("opencue_gateway.access", LogLevel.info)
