@@ -439,18 +439,28 @@ class GatewayRealm:
 
     def __init__(self, role_claim: str = "role") -> None:
         self._role_claims = tuple(p.strip() for p in role_claim.split(",") if p.strip())
+        # The checker hands out one claims object per verified token, for as long as it
+        # remembers the token: the principal made of it is remembered with it.
+        self._made: OrderedDict[int, tuple[Mapping[str, Any], Principal]] = OrderedDict()
 
     def requestAvatar(
         self, avatarId: Mapping[str, Any], mind: object, *interfaces: type[Interface]
     ) -> tuple[type[Interface], Principal, Callable[[], None]]:
-        """Build the principal; there is nothing to clean up at logout."""
+        """Build the principal (once per claims object); there is nothing to clean up."""
         if IPrincipal not in interfaces:
             raise NotImplementedError("GatewayRealm only provides IPrincipal")
+        made = self._made.get(id(avatarId))
+        if made is not None and made[0] is avatarId:
+            self._made.move_to_end(id(avatarId))
+            return IPrincipal, made[1], _no_logout
         principal = Principal(
             sub=_identity("sub", _claim_text(avatarId.get("sub"))),
             role=self._role(avatarId),
             claims=dict(avatarId),
         )
+        self._made[id(avatarId)] = (avatarId, principal)
+        if len(self._made) > VERIFIED_TOKENS:
+            self._made.popitem(last=False)
         return IPrincipal, principal, _no_logout
 
     def _role(self, claims: Mapping[str, Any]) -> str | tuple[str, ...]:

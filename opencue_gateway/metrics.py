@@ -134,6 +134,9 @@ class Metrics:
             "Watches ended, by reason: client_gone, token_expired, revoked, draining, "
             "time_limit, error.", ["reason"], registry=self.registry)
         self._children: dict[tuple[str, int], tuple[Any, Any, Any, Any]] = {}
+        # The same, for Cuebot calls (written by worker threads: a lost race only makes a
+        # child twice, and prometheus_client hands out the same child both times).
+        self._call_children: dict[tuple[str, str, grpc.StatusCode], tuple[Any, Any]] = {}
 
     def watch(self, state: GatewayState) -> None:
         """Report the gateway's live state (pool queue, channel) at every scrape."""
@@ -203,8 +206,14 @@ class Metrics:
                             seconds: float) -> None:
         """Time one Cuebot call and count it for its endpoint; called from worker threads
         (prometheus_client is thread-safe)."""
-        self.cuebot_duration.labels(rpc, code.name).observe(seconds)
-        self.cuebot_calls.labels(endpoint, code.name).inc()
+        children = self._call_children.get((rpc, endpoint, code))
+        if children is None:
+            children = self._call_children[(rpc, endpoint, code)] = (
+                self.cuebot_duration.labels(rpc, code.name),
+                self.cuebot_calls.labels(endpoint, code.name))
+        duration, calls = children
+        duration.observe(seconds)
+        calls.inc()
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

@@ -453,3 +453,17 @@ def test_sign_token_needs_a_secret_and_an_hmac_algorithm():
     token = sign_token(mixed, "ann", "ops", 60)
     assert jwt.get_unverified_header(token)["alg"] == "HS384"
     assert jwt.decode(token, options={"verify_signature": False})["role"] == "ops"
+
+
+def test_the_realm_makes_each_principal_once_per_claims_object():
+    """The checker hands out one claims object per remembered token: the realm reuses the
+    principal it made of it, and makes a new one for any other object (same content too)."""
+    from opencue_gateway.auth import GatewayRealm, IPrincipal
+
+    realm = GatewayRealm("realm_access.roles")
+    claims = {"sub": "ann", "realm_access": {"roles": ["admin", "render"]}}
+    _, first, _ = realm.requestAvatar(claims, None, IPrincipal)
+    _, again, _ = realm.requestAvatar(claims, None, IPrincipal)
+    _, other, _ = realm.requestAvatar(dict(claims), None, IPrincipal)
+    assert first is again and other is not first
+    assert (first.sub, first.role) == ("ann", ("admin", "render")) == (other.sub, other.role)
