@@ -111,6 +111,15 @@ def test_header_lines_ending_in_a_bare_lf_are_refused_at_once(make_gateway):
     assert "CRLF" in connection.body()["message"]
 
 
+def test_a_bare_lf_after_proper_lines_in_a_later_read_is_refused(make_gateway):
+    """The check counts every read: good CRLF lines first, then one bare LF among them."""
+    connection = Connection(make_gateway())
+    connection.send(b"POST /show.ShowInterface/GetShows HTTP/1.1\r\n")
+    assert not connection.closed
+    connection.send(b"Host: gateway\r\nAccept: */*\nContent-Length: 2\r\n")
+    assert connection.closed and connection.status() == 400
+
+
 def test_a_crlf_split_between_two_reads_is_no_bare_lf(gw):
     """CR at the end of one read and LF at the start of the next is a proper line end."""
     connection = Connection(gw)
