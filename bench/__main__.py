@@ -80,9 +80,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra environment variable for the gateway (repeatable), "
                              "e.g. MAX_CONCURRENT_STREAMS=32")
-    parser.add_argument("--gzip-levels", default="1,6",
+    parser.add_argument("--gzip-levels", default="5,6",
                         help="gzip levels to compare on the gateway's production-size answers, "
-                             "besides the gateway's own (default 1,6)")
+                             "besides the gateway's own for streamed replies (default 5,6: the "
+                             "level of smaller replies, and zlib's default)")
     parser.add_argument("--json", type=Path, dest="json_path",
                         help="write every measurement, median and ratio to this JSON file")
     parser.add_argument("--smoke", action="store_true",

@@ -1,16 +1,17 @@
 """gzip levels for production-size replies: CPU against bytes, on the gateway's real answer.
 
-The gateway compresses at one constant level
-(:data:`opencue_gateway.compression.LEVEL`), so instead of running a
+The gateway streams every production-size reply and compresses it at one
+constant level (:data:`opencue_gateway.compression.STREAM_LEVEL`, in
+sync-flushed chunks; smaller replies use ``LEVEL``), so instead of running a
 gateway per level, the harness compresses the very JSON body the gateway
 answered in the verification pass, in its own process, after the load
 measurements (nothing else of the benchmark runs then).  For each level it
 reports the CPU time of one compression (this thread's CPU, the median of a
 few repeats), the bytes out and the ratio, two ways:
 
-- ``whole``: the body in one call, as the gateway compresses today;
-- ``chunks``: the body in 64 KiB pieces with a sync flush after each, as an
-  encoder that streams a reply and gzips each chunk as it goes would.
+- ``whole``: the body in one call, as the gateway compresses a reply it does not stream;
+- ``chunks``: the body in 64 KiB pieces with a sync flush after each, as the
+  gateway's streaming encoder gzips each chunk as it goes.
 
 The compressor is the gateway's: zlib's deflate with a gzip header.
 """
@@ -23,7 +24,7 @@ import zlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from opencue_gateway.compression import LEVEL as GATEWAY_LEVEL
+from opencue_gateway.compression import STREAM_LEVEL as GATEWAY_LEVEL
 
 CHUNK_BYTES = 64 * 1024
 REPEATS = 3

@@ -250,7 +250,7 @@ def format_gzip(figures: list[GzipFigure]) -> str:
     """gzip levels on the gateway's large answers: CPU against bytes."""
     header = ["reply", "level", "mode", "JSON bytes", "gzip bytes", "ratio", "CPU ms",
               "MB/CPU s"]
-    lines = [[f.reply, f"{f.level}{' (gateway now)' if f.gateway_level else ''}", f.mode,
+    lines = [[f.reply, f"{f.level}{' (gateway)' if f.gateway_level else ''}", f.mode,
               f"{f.input_bytes:,}", f"{f.output_bytes:,}", f"{f.ratio:.1f}", f"{f.cpu_ms:,.0f}",
               f"{f.mb_per_cpu_second:.0f}"] for f in figures]
     return _table(header, lines)

@@ -44,7 +44,7 @@ from bench.scenarios import SCENARIOS, Scenario, select_scenarios
 from bench.standin import start_standin
 from bench.verify import Checked
 from opencue_gateway.catalog import MethodCatalog
-from opencue_gateway.compression import LEVEL
+from opencue_gateway.compression import STREAM_LEVEL
 
 ROOT = Path(__file__).resolve().parents[2]
 # The smoke run takes about half a minute; this bound only stops a hung harness.
@@ -353,12 +353,13 @@ def test_large_replies_leave_the_small_ones_unchanged():
 
 
 def test_gzip_levels_cover_the_gateways_level_and_round_trip():
-    """Each level asked for, and the gateway's own, is measured whole and in chunks."""
+    """Each level asked for, and the gateway's own for streamed replies, is measured whole
+    and in chunks."""
     body = build_replies(MethodCatalog.default())["jobs100"].reply.SerializeToString() * 4
-    figures = gzip_levels.measure("probe", body, [1, 9])
+    figures = gzip_levels.measure("probe", body, [6, 9])
     assert {(f.level, f.mode) for f in figures} == {
-        (level, mode) for level in {1, 9, LEVEL} for mode in gzip_levels.MODES}
-    assert {f.level for f in figures if f.gateway_level} == {LEVEL}
+        (level, mode) for level in {6, 9, STREAM_LEVEL} for mode in gzip_levels.MODES}
+    assert {f.level for f in figures if f.gateway_level} == {STREAM_LEVEL}
     for figure in figures:
         assert figure.input_bytes == len(body)
         assert 0 < figure.output_bytes < len(body)
