@@ -7,7 +7,13 @@ Nothing here is imported by the gateway or by its tests, except the smoke test,
 which runs ``python -m bench --smoke`` as a subprocess.
 """
 
+import os
 from pathlib import Path
+
+# Before the harness imports grpc: grpcio's fork handlers restart a poller thread in the child
+# of every fork, which close_fds then breaks (SIGABRT before exec, grpc/grpc#43055), and
+# procs.spawn forks (its preexec_fn rules out vfork) while the harness's gRPC client is busy.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 # The project root: the working directory of the subprocesses that import ``bench``.
 ROOT = Path(__file__).resolve().parent.parent
