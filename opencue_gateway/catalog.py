@@ -20,9 +20,10 @@ from google.protobuf.descriptor import FileDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from opencue_gateway.config import ConfigError
 from opencue_gateway.descriptor_sets import (
     DescriptorSetError,
-    installed_set,
+    installed_files,
     installed_source,
     load_set,
     read_set,
@@ -115,18 +116,35 @@ class MethodCatalog:
 
     @classmethod
     def default(cls) -> MethodCatalog:
-        """The catalog of the installed ``opencue-proto``, whose classes are in the default pool."""
-        return cls.from_descriptor_set(installed_set(), descriptor_pool.Default(),
-                                       installed_source())
+        """The catalog of the installed ``opencue-proto``, whose classes are in the default pool.
+
+        Its files are taken from the default pool as they are: no set to build and load back.
+        """
+        return cls.from_file_descriptors(installed_files(), installed_source())
 
     @classmethod
-    def from_set_file(cls, path: str) -> MethodCatalog:
-        """The catalog of a serialized FileDescriptorSet, in a pool of its own.
+    def from_set(cls, files: descriptor_pb2.FileDescriptorSet, source: str) -> MethodCatalog:
+        """The catalog of a descriptor set, in a pool of its own.
 
         A fresh pool, because a fork may redefine files the default pool
         already holds from opencue-proto.
         """
-        return cls.from_descriptor_set(read_set(path), descriptor_pool.DescriptorPool(), path)
+        return cls.from_descriptor_set(files, descriptor_pool.DescriptorPool(), source)
+
+    @classmethod
+    def from_set_file(cls, path: str) -> MethodCatalog:
+        """The catalog of a serialized FileDescriptorSet (see :meth:`from_set`)."""
+        return cls.from_set(read_set(path), path)
+
+    @classmethod
+    def configured(cls, descriptor_set: str | None) -> MethodCatalog:
+        """The methods to serve: PROTO_DESCRIPTOR_SET's when given, else the installed protos'."""
+        if descriptor_set is None:
+            return cls.default()
+        try:
+            return cls.from_set_file(descriptor_set)
+        except DescriptorSetError as error:
+            raise ConfigError("PROTO_DESCRIPTOR_SET", str(error)) from None
 
     def __len__(self) -> int:
         return len(self.methods)

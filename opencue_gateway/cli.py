@@ -14,16 +14,16 @@ import sys
 
 from opencue_gateway import __version__
 from opencue_gateway.auth import sign_token
+from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import ConfigError, config_from_process, setting_from_process
 from opencue_gateway.openapi import openapi_json
 from opencue_gateway.settings_doc import env_example, markdown_tables
-from opencue_gateway.wiring import catalog_of
 
 
 def _openapi(arguments: argparse.Namespace) -> int:
     """Write the OpenAPI document of the served protos (PROTO_DESCRIPTOR_SET's) to stdout."""
-    catalog = catalog_of(setting_from_process("PROTO_DESCRIPTOR_SET",
-                                              arguments.proto_descriptor_set))
+    catalog = MethodCatalog.configured(setting_from_process("PROTO_DESCRIPTOR_SET",
+                                                            arguments.proto_descriptor_set))
     sys.stdout.buffer.write(openapi_json(catalog, __version__, strict=arguments.strict) + b"\n")
     return 0
 

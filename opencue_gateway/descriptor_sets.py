@@ -42,14 +42,19 @@ def installed_source() -> str:
     return f"opencue-proto {version('opencue_proto')}"
 
 
-def installed_set() -> descriptor_pb2.FileDescriptorSet:
-    """The installed opencue-proto's files and their imports, as one set."""
+def installed_files() -> list[FileDescriptor]:
+    """The installed opencue-proto's files and their imports, as the default pool holds them."""
     import opencue_proto
 
-    return file_set(module.DESCRIPTOR for module in _pb2_modules(opencue_proto))
+    return with_imports(module.DESCRIPTOR for module in _pb2_modules(opencue_proto))
 
 
-def file_set(files: Iterable[FileDescriptor]) -> descriptor_pb2.FileDescriptorSet:
+def installed_set() -> descriptor_pb2.FileDescriptorSet:
+    """The installed opencue-proto's files and their imports, as one set."""
+    return file_set(installed_files())
+
+
+def with_imports(files: Iterable[FileDescriptor]) -> list[FileDescriptor]:
     """``files`` and everything they import, each once, imports before their importers.
 
     That order is protoc's (``--include_imports``) and the one a pool can be
@@ -68,8 +73,14 @@ def file_set(files: Iterable[FileDescriptor]) -> descriptor_pb2.FileDescriptorSe
 
     for file in files:
         visit(file)
+    return ordered
+
+
+def file_set(files: Iterable[FileDescriptor]) -> descriptor_pb2.FileDescriptorSet:
+    """``files`` and everything they import as one set, in :func:`with_imports`' order."""
     return descriptor_pb2.FileDescriptorSet(
-        file=[descriptor_pb2.FileDescriptorProto.FromString(f.serialized_pb) for f in ordered])
+        file=[descriptor_pb2.FileDescriptorProto.FromString(f.serialized_pb)
+              for f in with_imports(files)])
 
 
 def read_set(path: str) -> descriptor_pb2.FileDescriptorSet:

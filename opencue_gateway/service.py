@@ -48,7 +48,7 @@ from opencue_gateway.services import (
 )
 from opencue_gateway.startup import install_signal_handlers
 from opencue_gateway.tracing import OtelTracing
-from opencue_gateway.wiring import build, catalog_of, policy_of
+from opencue_gateway.wiring import build, policy_of
 from opencue_gateway.workers import SupervisorWatch, WorkerSupervisor, worker_overrides
 
 # How often buckets of idle callers are dropped from the rate limiter.
@@ -168,7 +168,7 @@ def supervisor_tree(config: GatewayConfig, reactor: Any, flags: dict[str, str | 
     mistake still stops start-up with one line instead of N crashing workers.
     """
     set_level(config.log_level)
-    policy_of(config, catalog_of(config.proto_descriptor_set))
+    policy_of(config, MethodCatalog.configured(config.proto_descriptor_set))
     load_public_key_file(config)
     server_tls(config)
     channel_factory(config)

@@ -34,7 +34,6 @@ from opencue_gateway.auth import (
 from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.config import ConfigError, GatewayConfig, reload_secret
 from opencue_gateway.cors import CorsPolicy
-from opencue_gateway.descriptor_sets import DescriptorSetError
 from opencue_gateway.docs import docs_page, read_assets
 from opencue_gateway.fanin import FanIn
 from opencue_gateway.grpc_channel import channel_factory
@@ -127,7 +126,7 @@ def build(
     ``catalog`` defaults to PROTO_DESCRIPTOR_SET's or the installed protos;
     ``open_channel`` to a real gRPC channel with the configured keepalive and TLS.
     """
-    catalog = catalog or catalog_of(config.proto_descriptor_set)
+    catalog = catalog or MethodCatalog.configured(config.proto_descriptor_set)
     transcoder = Transcoder(strict=config.strict_json)
     transcoder.prepare([m.input_type for m in catalog] + [m.output_type for m in catalog])
     metrics = Metrics()
@@ -170,16 +169,6 @@ def build(
                       tracing, jwks, watches)
     _add_pages(gateway)
     return gateway
-
-
-def catalog_of(descriptor_set: str | None) -> MethodCatalog:
-    """The methods to serve: PROTO_DESCRIPTOR_SET's when given, else the installed protos'."""
-    if descriptor_set is None:
-        return MethodCatalog.default()
-    try:
-        return MethodCatalog.from_set_file(descriptor_set)
-    except DescriptorSetError as error:
-        raise ConfigError("PROTO_DESCRIPTOR_SET", str(error)) from None
 
 
 def watch_limits(config: GatewayConfig) -> WatchLimits:

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from google.protobuf import descriptor_pb2, descriptor_pool
+from google.protobuf import descriptor_pb2
 
 from opencue_gateway.catalog import MethodCatalog
 from opencue_gateway.descriptor_sets import DescriptorSetError, installed_set, installed_source
@@ -46,8 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             files, source = installed_set(), installed_source()
         else:
             files, source = _compile(arguments.proto_dir), str(arguments.proto_dir)
-        catalog = MethodCatalog.from_descriptor_set(files, descriptor_pool.DescriptorPool(),
-                                                    source)
+        catalog = MethodCatalog.from_set(files, source)
     except ProtocError as error:
         return _fail(error.lines)
     except DescriptorSetError as error:
