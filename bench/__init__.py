@@ -8,6 +8,7 @@ which runs ``python -m bench --smoke`` as a subprocess.
 """
 
 import os
+import sys
 from pathlib import Path
 
 # Before the harness imports grpc: grpcio's fork handlers restart a poller thread in the child
@@ -17,3 +18,8 @@ os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 # The project root: the working directory of the subprocesses that import ``bench``.
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def say(text: str) -> None:
+    """Progress and warnings, on stderr so stdout holds only the report."""
+    print(text, file=sys.stderr, flush=True)

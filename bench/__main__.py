@@ -25,9 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jwt
-
-from bench import ROOT, gzip_levels, large, load, procs, procstat, report, runner
+from bench import ROOT, gzip_levels, large, load, procs, procstat, report, runner, say
+from bench.client import make_token
 from bench.data import build_replies
 from bench.envoy import INSTALL_HINT as ENVOY_HINT
 from bench.envoy import find_envoy, start_envoy
@@ -48,6 +47,7 @@ from bench.scenarios import (
 )
 from bench.standin import start_standin
 from opencue_gateway.catalog import MethodCatalog
+from opencue_gateway.compression import LEVEL
 
 # wrk takes whole seconds only, so durations are whole seconds everywhere.
 SMOKE_SECONDS = 1
@@ -80,10 +80,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gateway-env", action="append", default=[], metavar="NAME=VALUE",
                         help="an extra environment variable for the gateway (repeatable), "
                              "e.g. MAX_CONCURRENT_STREAMS=32")
-    parser.add_argument("--gzip-levels", default="5,6",
+    parser.add_argument("--gzip-levels", default=f"{LEVEL},6",
                         help="gzip levels to compare on the gateway's production-size answers, "
-                             "besides the gateway's own for streamed replies (default 5,6: the "
-                             "level of smaller replies, and zlib's default)")
+                             "besides the gateway's own for streamed replies (default: the "
+                             f"level of smaller replies, {LEVEL}, and zlib's default, 6)")
     parser.add_argument("--json", type=Path, dest="json_path",
                         help="write every measurement, median and ratio to this JSON file")
     parser.add_argument("--smoke", action="store_true",
@@ -112,11 +112,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if not all(1 <= level <= 9 for level in args.gzip_levels):
         parser.error("--gzip-levels are between 1 and 9")
     return args
-
-
-def say(text: str) -> None:
-    """Progress and warnings, on stderr so stdout holds only the report."""
-    print(text, file=sys.stderr, flush=True)
 
 
 def available_targets(
@@ -161,13 +156,6 @@ def tool_versions(tools: dict[str, Any]) -> dict[str, str]:
     if tools.get("envoy"):
         versions["envoy"] = f"{envoy_version(tools['envoy'])} ({tools['envoy'].source})"
     return versions
-
-
-def make_token(secret: str, lifetime: float) -> str:
-    """An HS256 token with ``exp``, accepted by both gateways for the whole session."""
-    now = int(time.time())
-    return jwt.encode({"sub": "bench", "iat": now, "exp": now + int(lifetime)}, secret,
-                      algorithm="HS256")
 
 
 def estimated_seconds(args: argparse.Namespace, scenarios: list[Scenario],

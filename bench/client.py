@@ -1,4 +1,4 @@
-"""A tiny HTTP client for set-up and checks (never for load): loopback, no proxies.
+"""A tiny HTTP client for set-up and checks (never for load): loopback, no proxies; its tokens.
 
 urllib honours ``http_proxy`` from the environment; a benchmark on 127.0.0.1
 must never go through one, so the opener has an empty proxy table.
@@ -6,9 +6,12 @@ must never go through one, so the opener has an empty proxy table.
 
 from __future__ import annotations
 
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+
+import jwt
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -39,3 +42,10 @@ def request(
 def _lower(items: list[tuple[str, str]]) -> dict[str, str]:
     """Header names lower-cased, for lookups that ignore their spelling."""
     return {name.lower(): value for name, value in items}
+
+
+def make_token(secret: str, lifetime: float) -> str:
+    """An HS256 token with ``exp``, accepted by both gateways for the whole session."""
+    now = int(time.time())
+    return jwt.encode({"sub": "bench", "iat": now, "exp": now + int(lifetime)}, secret,
+                      algorithm="HS256")

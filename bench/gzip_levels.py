@@ -25,8 +25,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from opencue_gateway.compression import STREAM_LEVEL as GATEWAY_LEVEL
+from opencue_gateway.compression import GzipStream
+from opencue_gateway.largereply import PIECE_BYTES
 
-CHUNK_BYTES = 64 * 1024
 REPEATS = 3
 MODES = ("whole", "chunks")
 
@@ -59,14 +60,13 @@ class GzipFigure:
 
 
 def compress(body: bytes, level: int, mode: str) -> bytes:
-    """gzip ``body`` at ``level``: in one call, or in sync-flushed chunks."""
-    compressor = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    """gzip ``body`` at ``level`` with the gateway's compressor: in one call, or in chunks."""
+    stream = GzipStream(level)
     if mode == "whole":
-        return compressor.compress(body) + compressor.flush()
+        return stream.finish(body)
     view = memoryview(body)
-    parts = [compressor.compress(view[i:i + CHUNK_BYTES]) + compressor.flush(zlib.Z_SYNC_FLUSH)
-             for i in range(0, len(body), CHUNK_BYTES)]
-    return b"".join(parts) + compressor.flush()
+    parts = [stream.compress(view[i:i + PIECE_BYTES]) for i in range(0, len(body), PIECE_BYTES)]
+    return b"".join(parts) + stream.finish()
 
 
 def measure(reply: str, body: bytes, levels: list[int]) -> list[GzipFigure]:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ from typing import Any
 import grpc
 
 from bench import large, load, procstat, standin
+from bench import say as bench_say
 from bench.data import Reply
 from bench.gateway import FAN_IN_SERVER, GATEWAY_SERVER, HttpServer
 from bench.scenarios import Scenario
@@ -310,7 +310,7 @@ def run_rounds(
     seconds: int, warmup: float, progress: Callable[[str], None] | None = None,
 ) -> tuple[list[Measurement], list[large.LargeMeasurement]]:
     """All rounds: for each run, each scenario, each target (interleaved, see module doc)."""
-    say = progress or (lambda text: print(text, file=sys.stderr, flush=True))
+    say = progress or bench_say
     results: list[Measurement] = []
     large_results: list[large.LargeMeasurement] = []
     total = runs * len(scenarios) * len(targets)

@@ -34,11 +34,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jwt
-
-from bench import ROOT, procs
-from bench.client import request
-from bench.gateway import start_gateway
+from bench import ROOT, procs, say
+from bench.client import make_token, request
+from bench.gateway import FAN_IN_ENV, start_gateway
 from bench.procstat import cpu_seconds, rss_bytes, wait_until_idle
 from opencue_gateway.parsers import parse_duration
 
@@ -52,11 +50,6 @@ _OVERLAP = max(len(CHANGE), len(SNAPSHOT)) - 1
 LISTENING = re.compile(rb"sandbox Cuebot listening on (\S+)")
 CONNECT_BATCH = 100
 WAIT_SECONDS = 120.0
-
-
-def log(message: str) -> None:
-    """Progress, on stderr."""
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -142,7 +135,7 @@ async def fan_out(url: str, pid: int, token: str, watchers: list[Watcher], round
         cpu = cpu_seconds(pid) - cpu_before
         arrivals = [w.changes[n] - started for w, n in zip(watchers, seen, strict=True)]
         results.append((min(arrivals), max(arrivals), cpu))
-        log(f"  {verb}: first watcher after {min(arrivals) * 1000:.0f} ms, "
+        say(f"  {verb}: first watcher after {min(arrivals) * 1000:.0f} ms, "
             f"last after {max(arrivals) * 1000:.0f} ms")
         await asyncio.sleep(interval)  # the next round starts in another poll's interval
     return results
@@ -169,10 +162,10 @@ async def measure(args: argparse.Namespace, url: str, pid: int, token: str) -> d
             readers.extend(asyncio.create_task(w.read()) for w in batch)
         await until(lambda: all(w.snapshot_at is not None for w in watchers), "every snapshot")
         opened = time.monotonic() - started
-        log(f"{len(watchers)} watchers open, each with its snapshot, in {opened:.1f} s")
+        say(f"{len(watchers)} watchers open, each with its snapshot, in {opened:.1f} s")
         await asyncio.to_thread(wait_until_idle, [pid])
         held = rss_bytes(pid)
-        log(f"idle for {args.idle_seconds:g} s ...")
+        say(f"idle for {args.idle_seconds:g} s ...")
         cpu_before, idle_started = cpu_seconds(pid), time.monotonic()
         await asyncio.sleep(args.idle_seconds)
         idle_cpu = (cpu_seconds(pid) - cpu_before) / (time.monotonic() - idle_started)
@@ -235,15 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     """Run the whole measurement; servers are stopped however it ends."""
     args = parse_args(argv)
     secret = secrets.token_urlsafe(32)
-    token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 86400}, secret)
+    token = make_token(secret, 86400)
     with tempfile.TemporaryDirectory() as directory, procs.Processes() as processes:
         workdir = Path(directory)
         cuebot = start_sandbox(processes, workdir, args.jobs)
-        log(f"sandbox Cuebot at {cuebot}")
+        say(f"sandbox Cuebot at {cuebot}")
         gateway = start_gateway(processes, workdir, cuebot, secret, extra_env={
-            "FAN_IN": "true", "WATCH_MAX_PER_PRINCIPAL": str(args.watchers + 10),
+            **FAN_IN_ENV, "WATCH_MAX_PER_PRINCIPAL": str(args.watchers + 10),
             "WATCH_MAX_TOTAL": str(args.watchers + 10)})
-        log(f"gateway at {gateway.url} (pid {gateway.pid})")
+        say(f"gateway at {gateway.url} (pid {gateway.pid})")
         figures = asyncio.run(measure(args, gateway.url, gateway.pid, token))
     print(report(figures))
     if args.json is not None:

@@ -54,10 +54,6 @@ class Endpoint:
     watch: Callable[[grpc.ChannelConnectivity], None] | None = field(default=None, repr=False)
     _connecting: grpc.Future | None = field(default=None, repr=False)
 
-    def usable(self) -> bool:
-        """Connected, or idle (grpc's idle timeout closed a quiet connection; it reconnects)."""
-        return self.state in (READY, IDLE)
-
     def connect(self) -> None:
         """Ask an idle or failed channel to (re)connect now, not at the next call.
 
@@ -91,6 +87,11 @@ class Cuebots:
     def names(self) -> str:
         """The endpoints, as CUEBOT_ENDPOINT lists them (for messages and GET /config)."""
         return ",".join(endpoint.name for endpoint in self.endpoints)
+
+    @property
+    def several(self) -> bool:
+        """More than one Cuebot: messages and /readyz then speak of each."""
+        return len(self.endpoints) > 1
 
     @property
     def state(self) -> grpc.ChannelConnectivity | None:

@@ -58,14 +58,13 @@ class Health:
         # IDLE is a channel that closed its connection after a quiet spell (grpc's idle
         # timeout); the next call reconnects it, so it is no reason to take traffic away.
         if state not in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.IDLE):
-            several = len(self._cuebot.cuebots.endpoints) > 1
-            reasons.append("no Cuebot channel is connected" if several else
+            reasons.append("no Cuebot channel is connected" if self._cuebot.cuebots.several else
                            f"cuebot channel is {state.name if state else 'not started'}")
         if not self._cuebot.accepting:
             reasons.append("the worker queue is full")
         reasons.extend(reason for check in self._checks if (reason := check()) is not None)
         body: dict[str, object] = (
             {"status": "unavailable", "reasons": reasons} if reasons else {"status": "ready"})
-        if len(self._cuebot.cuebots.endpoints) > 1:
+        if self._cuebot.cuebots.several:
             body["cuebots"] = self._cuebot.cuebots.states()
         return Probe(503 if reasons else 200, body)

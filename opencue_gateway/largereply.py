@@ -292,7 +292,8 @@ class LargeReplies:
         encoder_for = self._transcoder.encoder_for
         levels = tuple(
             _Level(GetMessageClass(descriptor), encoder_for(descriptor),
-                   field.number << 3 | _LENGTH_DELIMITED, field.json_name)
+                   descriptor.fields_by_name[field.name].number << 3 | _LENGTH_DELIMITED,
+                   field.json_name)
             for (descriptor, _), (_, field) in pairwise(path)
         )
         element, list_field = path[-1]

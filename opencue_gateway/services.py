@@ -125,7 +125,7 @@ class CuebotChannelService(Service):
 
     def _consequence(self) -> str:
         """What a Cuebot being gone means for requests."""
-        if len(self.cuebot.cuebots.endpoints) > 1:
+        if self.cuebot.cuebots.several:
             return "calls go to the other Cuebots until it can"
         return "requests get 503 until it can"
 

@@ -156,8 +156,6 @@ class WireField:
 
     name: str
     """The proto name: the Python attribute, and the decoder's second spelling."""
-    number: int
-    """The field number: how the field is tagged in the serialized message."""
     json_name: str
     """The lowerCamelCase name the encoder prints."""
     shape: Shape
@@ -241,7 +239,7 @@ class WireContract:
         if _is_map(field):
             entry = field.message_type.fields_by_name
             return WireField(
-                field.name, field.number, field.json_name, Shape.MAP, Presence.ZERO, None,
+                field.name, field.json_name, Shape.MAP, Presence.ZERO, None,
                 self._read_value(entry["value"], pending), self._read_value(entry["key"], pending),
             )
         value = self._read_value(field, pending)
@@ -254,7 +252,7 @@ class WireContract:
         else:
             shape, presence = Shape.SINGLE, Presence.ZERO
         return WireField(
-            field.name, field.number, field.json_name, shape, presence,
+            field.name, field.json_name, shape, presence,
             None if oneof is None else oneof.name, value,
         )
 

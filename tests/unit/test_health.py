@@ -15,8 +15,8 @@ class FakeEndpoints:
     states_by_name: dict[str, str] = field(default_factory=lambda: {"cuebot:8443": "READY"})
 
     @property
-    def endpoints(self) -> list[str]:
-        return list(self.states_by_name)
+    def several(self) -> bool:
+        return len(self.states_by_name) > 1
 
     def states(self) -> dict[str, str]:
         return self.states_by_name
